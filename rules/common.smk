@@ -1,0 +1,62 @@
+# Config validation, resolved inputs, paths and frame chunks shared by all rule files.
+import sys
+
+from lineageflow import config as lf_config
+from lineageflow import inputs as lf_inputs
+from lineageflow.errors import LineageflowError
+from lineageflow.plan import frame_chunks
+
+
+def _resolve_run(cfg):
+    """Validate the config and resolve inputs; stop with one clear message before any job runs."""
+    try:
+        valid = lf_config.validate_config(cfg, lf_config.load_schema(workflow.source_path("../config/schema.yaml")))
+        return valid, lf_inputs.resolve(valid)
+    except LineageflowError as exc:
+        sys.stderr.write(f"lineageflow: {exc}\n")
+        sys.exit(1)
+
+
+config, RUN = _resolve_run(config)
+OUT = RUN.out
+CHUNKS = frame_chunks(RUN.n_frames, config["frames_per_job"])
+
+
+wildcard_constraints:
+    chunk="|".join(CHUNKS),
+
+
+def raw_input():
+    """What a rule reading the raw movie depends on (the generated demo folder, or the user's input)."""
+    return f"{OUT}/demo" if RUN.demo else RUN.raw
+
+
+def gt_input(path):
+    """Dependency for a ground-truth folder (the demo's is generated)."""
+    return f"{OUT}/demo" if RUN.demo and path.startswith(f"{OUT}/demo") else path
+
+
+def raw_params():
+    return {"path": RUN.raw, "dataset": RUN.raw_dataset, "axes": RUN.raw_axes, "channel": config["channel"]}
+
+
+def chunk_range(wildcards):
+    return CHUNKS[wildcards.chunk]
+
+
+def all_outputs():
+    targets = expand(f"{OUT}/objects/features/{{chunk}}.parquet", chunk=CHUNKS)
+    if RUN.eval_gt:
+        targets.append(f"{OUT}/eval/segmentation.json")
+    return targets
+
+def train_inputs(wildcards):
+    deps = {"raw": raw_input() if RUN.train_raw == RUN.raw else RUN.train_raw}
+    if RUN.train_gt:
+        deps["gt"] = gt_input(RUN.train_gt)
+    return deps
+
+def probabilities_input(wildcards):
+    if RUN.objects_from == "probabilities":
+        return config["pixels"]["probabilities"]
+    return f"{OUT}/pixels/probabilities/{wildcards.chunk}.h5"

@@ -1,0 +1,83 @@
+# Objects: probabilities (ours or ilastik's) or given label images → label chunks → one feature table per chunk.
+
+
+
+if RUN.objects_from == "labels":
+
+    rule objects_relabel:
+        input:
+            labels=config["objects"]["labels"],
+        output:
+            f"{OUT}/objects/labels/{{chunk}}.h5",
+        params:
+            frames=chunk_range,
+            shape=RUN.spatial_shape,
+            objects=config["objects"],
+        log:
+            f"{OUT}/logs/objects_relabel/{{chunk}}.log",
+        benchmark:
+            f"{OUT}/benchmarks/objects_relabel/{{chunk}}.tsv"
+        conda:
+            "../envs/lineageflow.yaml"
+        script:
+            "../scripts/objects_relabel.py"
+
+else:
+
+    rule objects_threshold:
+        input:
+            probabilities=probabilities_input,
+        output:
+            f"{OUT}/objects/labels/{{chunk}}.h5",
+        params:
+            frames=chunk_range,
+            external=RUN.objects_from == "probabilities",
+            axes=config["pixels"]["probabilities_axes"],
+            voxel_size=RUN.voxel_size,
+            objects=config["objects"],
+        log:
+            f"{OUT}/logs/objects_threshold/{{chunk}}.log",
+        benchmark:
+            f"{OUT}/benchmarks/objects_threshold/{{chunk}}.tsv"
+        conda:
+            "../envs/lineageflow.yaml"
+        script:
+            "../scripts/objects_threshold.py"
+
+
+rule objects_features:
+    input:
+        raw=raw_input(),
+        labels=f"{OUT}/objects/labels/{{chunk}}.h5",
+    output:
+        f"{OUT}/objects/features/{{chunk}}.parquet",
+    params:
+        raw=raw_params(),
+        voxel_size=RUN.voxel_size,
+    log:
+        f"{OUT}/logs/objects_features/{{chunk}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/objects_features/{{chunk}}.tsv"
+    conda:
+        "../envs/lineageflow.yaml"
+    script:
+        "../scripts/objects_features.py"
+
+
+rule objects_evaluate:
+    input:
+        labels=expand(f"{OUT}/objects/labels/{{chunk}}.h5", chunk=CHUNKS),
+        gt=gt_input(RUN.eval_gt) if RUN.eval_gt else [],
+    output:
+        f"{OUT}/eval/segmentation.json",
+    params:
+        gt=RUN.eval_gt,
+        shape=RUN.spatial_shape,
+    log:
+        f"{OUT}/logs/objects_evaluate.log",
+    benchmark:
+        f"{OUT}/benchmarks/objects_evaluate.tsv"
+    conda:
+        "../envs/lineageflow.yaml"
+    script:
+        "../scripts/objects_evaluate.py"

@@ -1,0 +1,46 @@
+# Pixel classification: ilastik's filter bank + Random Forest, trained once, applied per chunk of frames.
+
+
+
+rule pixels_train:
+    input:
+        unpack(train_inputs),
+    output:
+        f"{OUT}/pixels/classifier.pkl",
+    params:
+        train_from=RUN.train_from,
+        train_raw=RUN.train_raw,
+        train_gt=RUN.train_gt,
+        dataset=RUN.raw_dataset if RUN.train_raw == RUN.raw else "",
+        axes=RUN.raw_axes if RUN.train_raw == RUN.raw else "",
+        voxel_size=RUN.voxel_size,
+        pixels=config["pixels"],
+    threads: config["threads"]
+    log:
+        f"{OUT}/logs/pixels_train.log",
+    benchmark:
+        f"{OUT}/benchmarks/pixels_train.tsv"
+    conda:
+        "../envs/lineageflow.yaml"
+    script:
+        "../scripts/pixels_train.py"
+
+
+rule pixels_predict:
+    input:
+        raw=raw_input(),
+        classifier=rules.pixels_train.output[0],
+    output:
+        f"{OUT}/pixels/probabilities/{{chunk}}.h5",
+    params:
+        raw=raw_params(),
+        frames=chunk_range,
+    threads: config["threads"]
+    log:
+        f"{OUT}/logs/pixels_predict/{{chunk}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/pixels_predict/{{chunk}}.tsv"
+    conda:
+        "../envs/lineageflow.yaml"
+    script:
+        "../scripts/pixels_predict.py"

@@ -1,0 +1,26 @@
+"""Rule pixels_predict: per-pixel class probabilities for one chunk of frames (ilastik-style HDF5)."""
+
+import logging
+
+import numpy as np
+from _helpers import run
+
+from lineageflow import pixels
+from lineageflow.io import open_movie, write_probabilities
+
+log = logging.getLogger("lineageflow")
+
+
+def main(smk):
+    raw = smk.params.raw
+    t0, t1 = smk.params.frames
+    movie = open_movie(raw["path"], dataset=raw["dataset"], axes=raw["axes"])
+    clf = pixels.load(smk.input.classifier)
+    clf.n_jobs = smk.threads
+    probs = np.stack([pixels.predict(clf, movie.read(t)) for t in range(t0, t1)])
+    write_probabilities(smk.output[0], probs, t0=t0)
+    log.info("frames %d-%d: probabilities %s", t0, t1 - 1, probs.shape)
+
+
+if __name__ == "__main__":
+    run(main, globals().get("snakemake"))

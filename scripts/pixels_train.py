@@ -1,0 +1,62 @@
+"""Rule pixels_train: train the Random Forest pixel classifier from GT scribbles, sparse labels or an ilastik project."""
+
+import logging
+
+from _helpers import run
+
+from lineageflow import groundtruth, pixels, scribbles
+from lineageflow.filters import FeatureSpec
+from lineageflow.io import frame_number, open_movie, read_label_folder_frame
+from lineageflow.errors import InputError
+
+log = logging.getLogger("lineageflow")
+
+
+def training_frames(p, cfg):
+    """(images, sparse labels, feature spec, source description) for the configured training source."""
+    spec = FeatureSpec.from_names(cfg["features"]) if cfg["features"] else FeatureSpec.default()
+    if p.train_from == "ilp":
+        from lineageflow import ilp
+
+        project = ilp.read_pixel_classification_project(p.train_gt)
+        images, labels = ilp.training_data(project)
+        spec = spec if cfg["features"] else project.feature_spec
+        return images, labels, spec, f"ilastik project {p.train_gt}"
+    movie = open_movie(p.train_raw, dataset=p.dataset, axes=p.axes, what="training movie")
+    if p.train_from == "labels":
+        from pathlib import Path
+
+        files = {frame_number(f.name): f for f in Path(p.train_gt).iterdir() if frame_number(f.name) is not None}
+        if not files:
+            raise InputError(f"{p.train_gt}: no sparse label images tTTT.tif (config key 'pixels.labels')")
+        bad = [t for t in files if t >= movie.n_frames]
+        if bad:
+            raise InputError(f"{files[bad[0]]}: frame {bad[0]} does not exist in {p.train_raw} ({movie.n_frames} frames)")
+        frames = sorted(files)
+        images = [movie.read(t) for t in frames]
+        labels = [read_label_folder_frame(files, t, movie.spatial_shape) for t in frames]
+        return images, labels, spec, f"sparse labels {p.train_gt}"
+    masks = groundtruth.mask_frames(p.train_gt)
+    frames = groundtruth.evenly_spaced([t for t in masks if t < movie.n_frames], cfg["train_frames"])
+    images, labels = [], []
+    for t in frames:
+        gt = groundtruth.read_mask(masks[t], movie.spatial_shape)
+        images.append(movie.read(t))
+        labels.append(scribbles.sample_scribbles(gt, n_strokes_per_object=cfg["strokes_per_object"],
+                                                 seed=cfg["seed"] + t))
+    return images, labels, spec, f"scribbles from {p.train_gt} frames {frames}"
+
+
+def main(smk):
+    p = smk.params
+    cfg = p.pixels
+    images, labels, spec, what = training_frames(p, cfg)
+    log.info("training on %s", what)
+    clf = pixels.train(images, labels, spec, voxel_size=p.voxel_size, n_trees=cfg["n_trees"], seed=cfg["seed"],
+                       n_jobs=smk.threads)
+    pixels.save(clf, smk.output[0])
+    log.info("classifier written to %s", smk.output[0])
+
+
+if __name__ == "__main__":
+    run(main, globals().get("snakemake"))

@@ -1,0 +1,90 @@
+"""Configuration: fill defaults from the JSON schema, validate, and say exactly which key is wrong."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from .errors import ConfigError
+
+
+def load_schema(path: str | Path) -> dict:
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
+def _fill_defaults(config: dict, schema: dict) -> None:
+    """Insert schema defaults for absent keys, recursing into objects (including defaulted ones)."""
+    for key, sub in schema.get("properties", {}).items():
+        if key not in config and "default" in sub:
+            config[key] = copy.deepcopy(sub["default"])
+        if sub.get("type") == "object" and isinstance(config.get(key), dict):
+            _fill_defaults(config[key], sub)
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "(top level)"
+
+
+def _describe(error: jsonschema.ValidationError, schema: dict) -> str:
+    key = _key_path(error)
+    if error.validator == "additionalProperties":
+        # jsonschema does not say which key; find it ourselves.
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        where = f" in '{key}'" if error.absolute_path else ""
+        return (f"unknown config key{'s' if len(unknown) > 1 else ''} {', '.join(repr(u) for u in unknown)}{where}; "
+                f"allowed keys: {', '.join(allowed)}")
+    sub = error.schema
+    allowed = ""
+    if "enum" in sub:
+        allowed = "one of " + ", ".join(repr(v) for v in sub["enum"])
+    else:
+        parts = []
+        if "type" in sub:
+            parts.append(f"type {sub['type']}")
+        for bound, word in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<")):
+            if bound in sub:
+                parts.append(f"{word} {sub[bound]}")
+        if "minItems" in sub or "maxItems" in sub:
+            parts.append(f"{sub.get('minItems', 0)} to {sub.get('maxItems', 'any number of')} items")
+        if "pattern" in sub:
+            parts.append(f"matching {sub['pattern']}")
+        allowed = ", ".join(parts) or error.message
+    return f"config key '{key}' has the value {error.instance!r}, which is not allowed: expected {allowed}"
+
+
+def validate_config(config: dict[str, Any], schema: dict) -> dict[str, Any]:
+    """Return a validated copy of ``config`` with defaults filled in; raise ConfigError naming the first bad key."""
+    cfg = copy.deepcopy(config)
+    _fill_defaults(cfg, schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        # the deepest error of the first branch is the most specific one
+        err = errors[0]
+        while err.context:
+            err = err.context[0]
+        raise ConfigError(_describe(err, schema))
+    _check_cross_keys(cfg)
+    return cfg
+
+
+def _check_cross_keys(cfg: dict) -> None:
+    obj = cfg["objects"]
+    if obj["method"] == "hysteresis" and obj["low"] > obj["high"]:
+        raise ConfigError(
+            f"config keys 'objects.low' ({obj['low']}) and 'objects.high' ({obj['high']}): low must not exceed high")
+    if obj["max_size"] and obj["max_size"] < obj["min_size"]:
+        raise ConfigError(
+            f"config key 'objects.max_size' ({obj['max_size']}) is smaller than 'objects.min_size' ({obj['min_size']})")
+    if cfg["dataset"] and not cfg["input"]:
+        raise ConfigError("config key 'dataset' is set but 'input' is empty: 'dataset' names a dataset inside an HDF5 input")
+    shape = cfg["demo"]["shape"]
+    if shape and len(shape) != cfg["demo"]["ndim"]:
+        raise ConfigError(
+            f"config key 'demo.shape' has {len(shape)} entries but 'demo.ndim' is {cfg['demo']['ndim']}")
