@@ -248,7 +248,7 @@ def object_features(
     cols["touches_border"] = touch.any(axis=1)
     cols["touches_border_yx"] = touch[:, -2:].any(axis=1)
     df = pd.DataFrame(cols, columns=FEATURE_COLUMNS)
-    return df.astype(COLUMN_DTYPES, copy=False)
+    return df.astype(COLUMN_DTYPES)
 
 
 def check_table(df: pd.DataFrame, source: str = "") -> None:

@@ -252,16 +252,52 @@ def gaussian_kernel(order: int, sigma: float, window: float) -> np.ndarray:
     return k
 
 
+_SHIFT_ADD_MAX = 9  # kernels up to this length run as numpy shift-and-add off the last axis
+
+
+def _correlate1d(a: np.ndarray, k: np.ndarray, axis: int) -> np.ndarray:
+    """float32 1D correlation with mirror borders (scipy is slow along non-contiguous axes)."""
+    axis = axis % a.ndim
+    if axis == a.ndim - 1 or k.size > _SHIFT_ADD_MAX:
+        return ndimage.correlate1d(a, k, axis=axis, mode=_BORDER, output=np.float32)
+    r = k.size // 2
+    n = a.shape[axis]
+    pad = [(0, 0)] * a.ndim
+    pad[axis] = (r, r)
+    p = np.pad(a, pad, mode="reflect") if n > 1 else np.repeat(a, 2 * r + 1, axis=axis)
+
+    def tap(i):
+        sl = [slice(None)] * a.ndim
+        sl[axis] = slice(i, i + n)
+        return p[tuple(sl)]
+
+    out = np.zeros(a.shape, np.float32)
+    sym = np.allclose(k, k[::-1])
+    anti = not sym and np.allclose(k, -k[::-1])
+    for i in range(r + 1 if (sym or anti) else k.size):
+        c = np.float32(k[i])
+        if c == 0:
+            continue
+        j = k.size - 1 - i
+        if (sym or anti) and i != j:
+            pair = tap(i) + tap(j) if sym else tap(i) - tap(j)
+            out += c * pair
+        else:
+            out += c * tap(i)
+    return out
+
+
 def _filter(img: np.ndarray, sig: dict[int, float], orders: dict[int, int], window: float,
             unit: dict[int, float]) -> np.ndarray:
     """Separable Gaussian (derivative) filter along the axes in ``sig`` (others untouched)."""
     out = img
-    for ax, s in sig.items():
+    # contiguous (last) axis first: later passes then work on fresh arrays
+    for ax in sorted(sig, reverse=True):
         o = orders.get(ax, 0)
-        k = gaussian_kernel(o, s, window)
+        k = gaussian_kernel(o, sig[ax], window)
         if k.size == 1:
             continue
-        out = ndimage.correlate1d(out, k, axis=ax, mode=_BORDER, output=np.float32)
+        out = _correlate1d(out, k, ax)
         if o and unit[ax] != 1.0:
             out *= np.float32(unit[ax] ** -o)
     if out is img:
@@ -269,22 +305,23 @@ def _filter(img: np.ndarray, sig: dict[int, float], orders: dict[int, int], wind
     return out
 
 
-def _derivatives(img, sig, window, wanted, unit):
+def _derivatives(img, sig, window, wanted, unit) -> dict[tuple[int, ...], np.ndarray]:
     """Several Gaussian derivatives sharing partial separable passes (prefix tree over the axes)."""
-    axes = list(sig)
+    axes = sorted(sig, reverse=True)  # contiguous axis first (fast pass on the original array)
+    pos = {ax: i for i, ax in enumerate(sorted(sig))}  # order tuples are indexed by ascending axis
     results: dict[tuple[int, ...], np.ndarray] = {}
 
-    def walk(arr, depth, prefix, targets):
+    def walk(arr, depth, targets):
         if depth == len(axes):
-            results[prefix] = arr if arr is not img else img.copy()
+            results[targets[0]] = arr if arr is not img else img.copy()
             return
         ax = axes[depth]
-        for o in sorted({t[depth] for t in targets}):
-            sub = [t for t in targets if t[depth] == o]
-            nxt = _filter(arr, {ax: sig[ax]}, {ax: o}, window, unit) if (gaussian_kernel(o, sig[ax], window).size > 1) else arr
-            walk(nxt, depth + 1, prefix + (o,), sub)
+        for o in sorted({t[pos[ax]] for t in targets}):
+            sub = [t for t in targets if t[pos[ax]] == o]
+            nxt = _filter(arr, {ax: sig[ax]}, {ax: o}, window, unit)
+            walk(nxt, depth + 1, sub)
 
-    walk(img, 0, (), [tuple(t) for t in wanted])
+    walk(img, 0, sorted({tuple(t) for t in wanted}))
     return results
 
 
@@ -294,33 +331,42 @@ def _sym_eigvals(m: dict[tuple[int, int], np.ndarray], n: int) -> list[np.ndarra
         a, b, c = m[(0, 0)], m[(0, 1)], m[(1, 1)]
         half_tr = 0.5 * (a + c)
         disc = np.sqrt(np.maximum((0.5 * (a - c)) ** 2 + b * b, 0))
-        return [(half_tr + disc).astype(np.float32), (half_tr - disc).astype(np.float32)]
+        return [half_tr + disc, half_tr - disc]
     shape = m[(0, 0)].shape
     out = [np.empty(shape, np.float32) for _ in range(3)]
-    flat = [m[k].reshape(-1) for k in ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))]
+    flat = [np.ravel(m[k]) for k in ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))]
     res = [o.reshape(-1) for o in out]
-    step = 1 << 20
+    step = 1 << 15  # small chunks keep the temporaries in cache
+    root3 = np.float32(math.sqrt(3.0))
     for lo in range(0, flat[0].size, step):
         sl = slice(lo, lo + step)
-        a00, a01, a02, a11, a12, a22 = (f[sl].astype(np.float64) for f in flat)
-        # closed form (trigonometric) for symmetric 3x3, scaled against overflow (as vigra)
-        scale = np.maximum.reduce([np.abs(a00), np.abs(a01), np.abs(a02), np.abs(a11), np.abs(a12), np.abs(a22)])
+        a00, a01, a02, a11, a12, a22 = (f[sl] for f in flat)
+        # closed form (trigonometric, as vigra/fastfilters), entries scaled by the largest against overflow
+        scale = np.abs(a00)
+        for v in (a01, a02, a11, a12, a22):
+            np.maximum(scale, np.abs(v), out=scale)
         scale[scale == 0] = 1.0
-        a00, a01, a02, a11, a12, a22 = (v / scale for v in (a00, a01, a02, a11, a12, a22))
-        c0 = a00 * a11 * a22 + 2 * a01 * a02 * a12 - a00 * a12**2 - a11 * a02**2 - a22 * a01**2
-        c1 = a00 * a11 - a01**2 + a00 * a22 - a02**2 + a11 * a22 - a12**2
-        c2 = a00 + a11 + a22
-        c2d3 = c2 / 3.0
-        a_d3 = np.minimum((c1 - c2 * c2d3) / 3.0, 0.0)
-        mb_d2 = 0.5 * (c0 + c2d3 * (2.0 * c2d3 * c2d3 - c1))
-        q = np.minimum(mb_d2 * mb_d2 + a_d3**3, 0.0)
+        inv = 1.0 / scale
+        a00, a01, a02, a11, a12, a22 = (v * inv for v in (a00, a01, a02, a11, a12, a22))
+        c0 = a00 * a11 * a22 + 2 * a01 * a02 * a12 - a00 * a12 * a12 - a11 * a02 * a02 - a22 * a01 * a01
+        c1 = a00 * a11 - a01 * a01 + a00 * a22 - a02 * a02 + a11 * a22 - a12 * a12
+        c2d3 = (a00 + a11 + a22) * np.float32(1 / 3)
+        a_d3 = np.minimum((c1 - 3 * c2d3 * c2d3) * np.float32(1 / 3), 0)
+        mb_d2 = 0.5 * (c0 + c2d3 * (2 * c2d3 * c2d3 - c1))
+        q = np.minimum(mb_d2 * mb_d2 + a_d3 * a_d3 * a_d3, 0)
         mag = np.sqrt(-a_d3)
-        ang = np.arctan2(np.sqrt(-q), mb_d2) / 3.0
+        ang = np.arctan2(np.sqrt(-q), mb_d2) * np.float32(1 / 3)
         cs, sn = np.cos(ang), np.sin(ang)
-        r = np.stack([c2d3 + 2 * mag * cs, c2d3 - mag * (cs + math.sqrt(3) * sn), c2d3 - mag * (cs - math.sqrt(3) * sn)])
-        r.sort(axis=0)
-        for i in range(3):
-            res[i][sl] = r[2 - i] * scale
+        r0 = c2d3 + 2 * mag * cs
+        r1 = c2d3 - mag * (cs + root3 * sn)
+        r2 = c2d3 - mag * (cs - root3 * sn)
+        # sort descending with a 3-element network
+        hi, lo_ = np.maximum(r0, r1), np.minimum(r0, r1)
+        top, mid0 = np.maximum(hi, r2), np.minimum(hi, r2)
+        mid, bot = np.maximum(lo_, mid0), np.minimum(lo_, mid0)
+        res[0][sl] = top * scale
+        res[1][sl] = mid * scale
+        res[2][sl] = bot * scale
     return out
 
 
@@ -348,41 +394,48 @@ def _group_features(img: np.ndarray, fids: list[str], scale: float, active: list
     pre = _filter(img, pre_sig, {}, PRESMOOTH_WINDOW, unit)
     n = len(active)
     eye = [tuple(int(i == j) for j in range(n)) for i in range(n)]
+    pairs = [(i, j) for i in range(n) for j in range(i, n)]
+    hess = [tuple(int(k == i) + int(k == j) for k in range(n)) for i, j in pairs]
+    # every derivative at σ' any requested feature needs, sharing separable passes
+    wanted: set[tuple[int, ...]] = set()
+    need = set(fids)
+    if need & {"GaussianSmoothing", "DifferenceOfGaussians"}:
+        wanted.add((0,) * n)
+    if "GaussianGradientMagnitude" in need:
+        wanted.update(eye)
+    if "LaplacianOfGaussian" in need:
+        wanted.update(tuple(2 * e for e in row) for row in eye)
+    if "HessianOfGaussianEigenvalues" in need:
+        wanted.update(hess)
+    d = _derivatives(pre, f_sig, FILTER_WINDOW, wanted, unit) if wanted else {}
     out: dict[str, list[np.ndarray]] = {}
     for fid in fids:
         if fid == "GaussianSmoothing":
-            out[fid] = [_filter(pre, f_sig, {}, FILTER_WINDOW, unit)]
+            out[fid] = [d[(0,) * n]]
         elif fid == "DifferenceOfGaussians":
-            g0 = _filter(pre, f_sig, {}, FILTER_WINDOW, unit)
-            g0 -= _filter(pre, {a: DOG_RATIO * s for a, s in f_sig.items()}, {}, FILTER_WINDOW, unit)
-            out[fid] = [g0]
+            other = _filter(pre, {a: DOG_RATIO * s for a, s in f_sig.items()}, {}, FILTER_WINDOW, unit)
+            out[fid] = [np.subtract(d[(0,) * n], other, out=other)]
         elif fid == "LaplacianOfGaussian":
-            d = _derivatives(pre, f_sig, FILTER_WINDOW, [tuple(2 * e for e in row) for row in eye], unit)
-            acc = None
-            for arr in d.values():
-                acc = arr if acc is None else np.add(acc, arr, out=acc)
+            acc = d[tuple(2 * e for e in eye[0])].copy()
+            for row in eye[1:]:
+                acc += d[tuple(2 * e for e in row)]
             out[fid] = [acc]
         elif fid == "GaussianGradientMagnitude":
-            d = _derivatives(pre, f_sig, FILTER_WINDOW, eye, unit)
-            acc = None
-            for arr in d.values():
-                sq = np.square(arr, out=arr)
-                acc = sq if acc is None else np.add(acc, sq, out=acc)
+            acc = np.square(d[eye[0]])
+            for row in eye[1:]:
+                acc += np.square(d[row])
             out[fid] = [np.sqrt(acc, out=acc)]
         elif fid == "HessianOfGaussianEigenvalues":
-            pairs = [(i, j) for i in range(n) for j in range(i, n)]
-            wanted = [tuple(int(k == i) + int(k == j) for k in range(n)) for i, j in pairs]
-            d = _derivatives(pre, f_sig, FILTER_WINDOW, wanted, unit)
-            out[fid] = _sym_eigvals({p: d[w] for p, w in zip(pairs, wanted)}, n)
+            out[fid] = _sym_eigvals({p: d[w] for p, w in zip(pairs, hess)}, n)
         elif fid == "StructureTensorEigenvalues":
             g_sig = {a: ST_GRADIENT_RATIO * s for a, s in f_sig.items()}
-            d = _derivatives(pre, g_sig, FILTER_WINDOW, eye, unit)
-            grads = [d[e] for e in eye]
-            tensor = {}
-            for i in range(n):
-                for j in range(i, n):
-                    tensor[(i, j)] = _filter(grads[i] * grads[j], f_sig, {}, FILTER_WINDOW, unit)
+            g = _derivatives(pre, g_sig, FILTER_WINDOW, eye, unit)
+            grads = [g[e] for e in eye]
+            del g
+            tensor = {(i, j): _filter(grads[i] * grads[j], f_sig, {}, FILTER_WINDOW, unit) for i, j in pairs}
+            del grads
             out[fid] = _sym_eigvals(tensor, n)
+            del tensor
     return out
 
 
@@ -392,6 +445,16 @@ def compute_features(image, spec: FeatureSpec, voxel_size=None, *, channels: boo
     Returns float32 of shape spatial + (F,), F = ``len(feature_names(spec, ndim, n_channels))``, columns in
     that order. See the module docstring for the exact definitions, σ handling and ``voxel_size``.
     """
+    first = features_first(image, spec, voxel_size, channels=channels)
+    out = np.empty(first.shape[1:] + first.shape[:1], np.float32)
+    src, dst = first.reshape(first.shape[0], -1), out.reshape(-1, first.shape[0])
+    for lo in range(0, src.shape[1], 4096):  # blocked transpose: cache friendly
+        dst[lo:lo + 4096] = src[:, lo:lo + 4096].T
+    return out
+
+
+def features_first(image, spec: FeatureSpec, voxel_size=None, *, channels: bool = False) -> np.ndarray:
+    """Like :func:`compute_features` but feature axis first: (F,) + spatial (cheaper, no transpose)."""
     arr = np.asarray(image)
     if channels:
         if arr.ndim < 3:
@@ -407,13 +470,13 @@ def compute_features(image, spec: FeatureSpec, voxel_size=None, *, channels: boo
         raise InputError(f"image dtype {arr.dtype} is not numeric")
     units = _axis_units(voxel_size, ndim)
 
-    # column offset of every (entry, channel)
-    offsets, col = [], 0
+    # first output row of every selection entry
+    offsets, row = [], 0
     for (fid, s), in2d in zip(spec.selection, spec.compute_in_2d):
         n = _n_out(fid, _n_active(ndim, in2d and ndim == 3))
-        offsets.append(col)
-        col += n * n_ch
-    out = np.empty(tuple(spatial) + (col,), np.float32)
+        offsets.append(row)
+        row += n * n_ch
+    out = np.empty((row,) + tuple(spatial), np.float32)
 
     # one group per (σ, 2D?) so pre-smoothing is computed once per group and channel
     groups: dict[tuple[float, bool], list[int]] = {}
@@ -429,6 +492,6 @@ def compute_features(image, spec: FeatureSpec, voxel_size=None, *, channels: boo
                 chans = feats[spec.selection[i][0]]
                 base = offsets[i] + c * len(chans)
                 for k, ch in enumerate(chans):
-                    out[..., base + k] = ch
+                    out[base + k] = ch
             del feats
     return out

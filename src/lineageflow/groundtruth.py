@@ -17,6 +17,8 @@ _TRA_RE = re.compile(r"^man_track(\d+)\.tiff?$")
 def sibling_gt(sequence: str | Path) -> Path | None:
     """The CTC ground-truth folder NN_GT beside a sequence folder NN, if it exists."""
     seq = Path(sequence)
+    if seq.name in ("", ".."):  # "." or "..": name the folder itself
+        seq = seq.resolve()
     gt = seq.with_name(seq.name + "_GT")
     return gt if seq.is_dir() and gt.is_dir() else None
 

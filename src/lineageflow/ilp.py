@@ -251,3 +251,32 @@ def _assemble_labels(path: Path, group, lane: IlpLane) -> np.ndarray:
         nz = data != 0
         view[nz] = data[nz]
     return labels
+
+
+def training_data(project: IlpProject) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(images, labels) of every labelled frame of every lane, ready for :func:`lineageflow.pixels.train`.
+
+    Images are (z, y, x) — or (y, x) when the data has no z extent — with a trailing channel axis only when
+    the raw data has more than one channel (then train with ``channels=True``); labels match spatially.
+    """
+    images, labels = [], []
+    for lane in project.lanes:
+        if lane.labels is None or not lane.labels.any():
+            continue
+        raw = to_canonical(lane.read_raw(), lane.raw_axes)  # t, z, y, x (, c)
+        lab = lane.canonical_labels()
+        if "c" in lane.raw_axes and raw.shape[-1] == 1:
+            raw = raw[..., 0]
+        spatial = raw.shape[1:4]
+        if lab.shape[1:] != spatial:
+            raise InputError(
+                f"{project.path}: labels of lane {lane.index} have shape {lab.shape[1:]}, raw data {spatial}"
+            )
+        two_d = spatial[0] == 1
+        for t in range(lab.shape[0]):
+            if lab[t].any():
+                images.append(raw[t, 0] if two_d else raw[t])
+                labels.append(lab[t, 0] if two_d else lab[t])
+    if not images:
+        raise InputError(f"{project.path} holds no labels")
+    return images, labels

@@ -191,7 +191,13 @@ def open_movie(path: str | Path, *, dataset: str = "", axes: str = "", what: str
             found = axes or axes_from_axistags(ds.attrs.get("axistags"))
             if not found:
                 raise InputError(f"{p}:{dataset} has no ilastik axistags; set config key 'axes' (e.g. tyx, tzyx, tczyx)")
-            a = normalize_axes(found, ds.ndim, f"{p}:{dataset}")
+            try:
+                a = normalize_axes(found, ds.ndim, f"{p}:{dataset}")
+            except InputError as exc:
+                if axes:
+                    raise
+                raise InputError(f"{p}:{dataset}: its ilastik axistags give axes {found!r}, which do not fit the data "
+                                 f"of shape {ds.shape}; set config key 'axes' (e.g. tyx, tzyx, tczyx)") from exc
             spatial, nc = _canonical_shape(ds.shape, a)
             return Movie(str(p), "hdf5", ds.shape[a.index("t")], spatial, nc, ds.dtype, _dataset=dataset, _axes=a)
     if suffix in (".tif", ".tiff"):
@@ -203,7 +209,13 @@ def open_movie(path: str | Path, *, dataset: str = "", axes: str = "", what: str
             raise InputError(f"{p}: cannot read as TIFF: {exc}") from exc
         # tifffile names a plain page stack 'q'/'i'; read it as time, the usual multi-page time-lapse
         guess = meta_axes.replace("q", "t").replace("i", "t").replace("s", "c")
-        a = normalize_axes(axes or guess, len(shape), str(p))
+        try:
+            a = normalize_axes(axes or guess, len(shape), str(p))
+        except InputError as exc:
+            if axes:
+                raise
+            raise InputError(f"{p}: cannot tell the axis order from the TIFF metadata (axes {meta_axes.upper()!r}, "
+                             f"shape {shape}); set config key 'axes' (e.g. tyx, tzyx, tczyx)") from exc
         spatial, nc = _canonical_shape(shape, a)
         return Movie(str(p), "tiff", shape[a.index("t")], spatial, nc, np.dtype(dtype), _axes=a)
     raise InputError(f"{p}: unknown {what} format (expected a folder of t*.tif, a .tif/.tiff or an .h5/.hdf5 file)")

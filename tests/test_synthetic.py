@@ -1,0 +1,267 @@
+"""Tests of the synthetic CTC time-lapse generator (lineageflow.synthetic)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from scipy import ndimage as ndi
+
+from lineageflow import synthetic
+from lineageflow.errors import ConfigError
+from lineageflow.synthetic import SyntheticConfig, generate, main
+
+
+def _tracks(out: Path, seq: str = "01") -> np.ndarray:
+    return np.loadtxt(out / f"{seq}_GT" / "TRA" / "man_track.txt", dtype=np.int64, ndmin=2)
+
+
+def _frames(folder: Path, prefix: str) -> list[Path]:
+    return sorted(folder.glob(f"{prefix}*.tif"))
+
+
+def _touching(labels: np.ndarray) -> set[tuple[int, int]]:
+    pairs = set()
+    for axis in range(labels.ndim):
+        a = np.moveaxis(labels, axis, 0)
+        x, y = a[:-1], a[1:]
+        m = (x != y) & (x > 0) & (y > 0)
+        pairs |= set(zip(np.minimum(x[m], y[m]).tolist(), np.maximum(x[m], y[m]).tolist()))
+    return pairs
+
+
+def _on_border(mask: np.ndarray, lateral_only: bool) -> bool:
+    axes = range(mask.ndim - 2, mask.ndim) if lateral_only else range(mask.ndim)
+    return any(np.take(mask, 0, axis=a).any() or np.take(mask, -1, axis=a).any() for a in axes)
+
+
+@pytest.fixture(scope="module")
+def demo2d(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo2d")
+    return out, generate(out, SyntheticConfig())
+
+
+@pytest.fixture(scope="module")
+def demo3d(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo3d")
+    return out, generate(out, SyntheticConfig(ndim=3))
+
+
+@pytest.mark.parametrize("demo", ["demo2d", "demo3d"])
+def test_default_passes_traccuracy_ctc_checks(demo, request):
+    from traccuracy.loaders import load_ctc_data
+
+    out, summary = request.getfixturevalue(demo)
+    tra = out / "01_GT" / "TRA"
+    graph = load_ctc_data(str(tra), str(tra / "man_track.txt"), run_checks=True)
+    n_nodes = graph.graph.number_of_nodes()
+    lines = _tracks(out)
+    assert n_nodes == int((lines[:, 2] - lines[:, 1] + 1).sum())
+    assert summary["n_tracks"] == len(lines)
+
+
+@pytest.mark.parametrize("demo", ["demo2d", "demo3d"])
+def test_layout_shapes_dtypes_and_labels(demo, request):
+    out, summary = request.getfixturevalue(demo)
+    ndim = summary["ndim"]
+    shape = (192, 192) if ndim == 2 else (12, 128, 128)
+    assert summary["shape"] == list(shape)
+    assert summary["voxel_size"] == ([1.0, 1.0] if ndim == 2 else [2.0, 1.0, 1.0])
+    raws = _frames(out / "01", "t")
+    tras = _frames(out / "01_GT" / "TRA", "man_track")
+    segs = _frames(out / "01_GT" / "SEG", "man_seg")
+    assert [p.name for p in raws] == [f"t{t:03d}.tif" for t in range(30)]
+    assert [p.name for p in tras] == [f"man_track{t:03d}.tif" for t in range(30)]
+    assert [p.name for p in segs] == [f"man_seg{t:03d}.tif" for t in range(30)]
+    lines = _tracks(out)
+    assert len(set(lines[:, 0])) == len(lines) and lines[:, 0].min() >= 1
+    for t, (r, a, s) in enumerate(zip(raws, tras, segs)):
+        raw, tra, seg = tifffile.imread(r), tifffile.imread(a), tifffile.imread(s)
+        assert raw.shape == shape and raw.dtype == np.uint16
+        assert tra.shape == shape and tra.dtype == np.uint16
+        np.testing.assert_array_equal(tra, seg)
+        alive = {int(l) for l, b, e, _ in lines if b <= t <= e}
+        assert set(np.unique(tra).tolist()) - {0} == alive
+        # Nuclei are brighter than the background under them.
+        if alive:
+            assert raw[tra > 0].mean() > raw[tra == 0].mean() + 100
+    for lab, b, _, p in lines:
+        if p:
+            parent = lines[lines[:, 0] == p][0]
+            assert b == parent[2] + 1
+
+
+@pytest.mark.parametrize("demo", ["demo2d", "demo3d"])
+def test_demo_has_divisions_entries_exits_and_contacts(demo, request):
+    out, summary = request.getfixturevalue(demo)
+    lines = _tracks(out)
+    last = summary["n_frames"] - 1
+    tras = _frames(out / "01_GT" / "TRA", "man_track")
+    children = {}
+    for lab, b, e, p in lines:
+        if p:
+            children.setdefault(int(p), []).append(int(lab))
+    assert sum(len(c) == 2 for c in children.values()) >= 2
+    assert summary["n_divisions"] >= 2
+
+    lateral_only = summary["ndim"] == 3
+    entering = [
+        lab for lab, b, e, p in lines
+        if b > 0 and p == 0 and _on_border(tifffile.imread(tras[b]) == lab, lateral_only)
+    ]
+    leaving = [
+        lab for lab, b, e, p in lines
+        if e < last and lab not in children and _on_border(tifffile.imread(tras[e]) == lab, lateral_only)
+    ]
+    assert entering, "no track enters the field of view"
+    assert leaving, "no track leaves the field of view"
+    assert summary["n_entering"] >= 1 and summary["n_leaving"] >= 1
+
+    parent_of = {int(lab): int(p) for lab, _, _, p in lines}
+    pairs = set()
+    for path in tras:
+        pairs |= _touching(tifffile.imread(path))
+    assert pairs, "no nuclei touch"
+    assert any(parent_of[a] == 0 or parent_of[a] != parent_of[b] for a, b in pairs), "only sisters touch"
+    assert summary["n_touching_pairs"] == len(pairs)
+
+
+@pytest.mark.parametrize("demo", ["demo2d", "demo3d"])
+def test_demo_is_trackable(demo, request):
+    """Cells move less than half a radius per frame; sisters separate one frame after birth; masks are whole."""
+    out, summary = request.getfixturevalue(demo)
+    vs = np.array(summary["voxel_size"])
+    lines = _tracks(out)
+    first = {int(l): int(b) for l, b, _, _ in lines}
+    parent = {int(l): int(p) for l, _, _, p in lines}
+    previous: dict[int, np.ndarray] = {}
+    steps = []
+    for t, path in enumerate(_frames(out / "01_GT" / "TRA", "man_track")):
+        labels = tifffile.imread(path)
+        ids = [int(i) for i in np.unique(labels) if i]
+        centres = {i: np.array(c) * vs for i, c in zip(ids, ndi.center_of_mass(labels > 0, labels, ids))}
+        steps += [np.linalg.norm(c - previous[i]) for i, c in centres.items() if i in previous]
+        previous = centres
+        for i, sl in enumerate(ndi.find_objects(labels), start=1):
+            if sl is not None:
+                assert ndi.label(labels[sl] == i)[1] == 1, f"label {i} is split at t={t}"
+        for a, b in _touching(labels):
+            if parent[a] and parent[a] == parent[b]:
+                # Sisters may meet again later, but not right after the division.
+                assert t != first[a] + 1, f"sisters {a}, {b} still touch at t={t}"
+    assert np.mean(steps) < 0.5 * 6.0
+
+
+def test_3d_voxels_are_anisotropic(demo3d):
+    out, _ = demo3d
+    lines = _tracks(out)
+    checked = 0
+    for t, path in enumerate(_frames(out / "01_GT" / "TRA", "man_track")):
+        labels = tifffile.imread(path)
+        touching = {x for pair in _touching(labels) for x in pair}
+        for i, sl in enumerate(ndi.find_objects(labels), start=1):
+            if sl is None or i in touching or _on_border(labels == i, lateral_only=False):
+                continue
+            z_extent, y_extent = sl[0].stop - sl[0].start, sl[1].stop - sl[1].start
+            assert z_extent < y_extent, (t, i, z_extent, y_extent)
+            checked += 1
+    assert checked > 10
+    assert len(lines) > 0
+    with tifffile.TiffFile(out / "01" / "t000.tif") as tif:
+        assert tif.imagej_metadata["spacing"] == pytest.approx(2.0)
+
+
+def test_same_config_gives_identical_bytes_other_seed_differs(tmp_path, demo2d):
+    out1, _ = demo2d
+    out2 = tmp_path / "again"
+    out3 = tmp_path / "seed1"
+    generate(out2, SyntheticConfig())
+    generate(out3, SyntheticConfig(seed=1))
+    files1 = sorted(p.relative_to(out1) for p in out1.rglob("*") if p.is_file())
+    files2 = sorted(p.relative_to(out2) for p in out2.rglob("*") if p.is_file())
+    assert files1 == files2 and len(files1) == 30 * 3 + 1
+    for rel in files1:
+        assert (out1 / rel).read_bytes() == (out2 / rel).read_bytes(), rel
+    assert (out1 / "01" / "t000.tif").read_bytes() != (out3 / "01" / "t000.tif").read_bytes()
+    assert (out1 / "01_GT/TRA/man_track.txt").read_text() != (out3 / "01_GT/TRA/man_track.txt").read_text()
+
+
+def test_four_digit_names_from_1000_frames(tmp_path):
+    from traccuracy.loaders import load_ctc_data
+
+    summary = generate(tmp_path, SyntheticConfig(n_frames=1000, shape=(16, 16), n_cells=1, radius=3.0, noise=0.0))
+    assert summary["n_frames"] == 1000
+    names = sorted(p.name for p in (tmp_path / "01").iterdir())
+    assert names[0] == "t0000.tif" and names[-1] == "t0999.tif" and len(names) == 1000
+    assert (tmp_path / "01_GT" / "TRA" / "man_track0999.tif").is_file()
+    assert (tmp_path / "01_GT" / "SEG" / "man_seg0000.tif").is_file()
+    tra = tmp_path / "01_GT" / "TRA"
+    load_ctc_data(str(tra), str(tra / "man_track.txt"), run_checks=True)
+
+
+def test_existing_output_is_replaced_and_failure_leaves_it_untouched(tmp_path, monkeypatch):
+    cfg = SyntheticConfig(n_frames=3, shape=(32, 32), n_cells=2, radius=3.0)
+    (tmp_path / "01").mkdir()
+    (tmp_path / "01" / "stale.tif").write_bytes(b"old")
+    generate(tmp_path, cfg)
+    assert not (tmp_path / "01" / "stale.tif").exists()
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(synthetic, "_write_labels", boom)
+    with pytest.raises(RuntimeError):
+        generate(tmp_path, SyntheticConfig(n_frames=3, shape=(32, 32), n_cells=2, radius=3.0, seed=5))
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["01", "01_GT"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        ({"ndim": 4}, "ndim"),
+        ({"ndim": 3, "shape": (64, 64)}, "shape"),
+        ({"shape": (64, 0)}, "shape"),
+        ({"n_frames": 0}, "n_frames"),
+        ({"n_cells": 0}, "n_cells"),
+        ({"voxel_size": (1.0,)}, "voxel_size"),
+        ({"voxel_size": (1.0, -1.0)}, "voxel_size"),
+        ({"radius": 0.0}, "radius"),
+        ({"division_rate": -0.1}, "division_rate"),
+        ({"speed": -1.0}, "speed"),
+        ({"noise": float("nan")}, "noise"),
+        ({"seed": -1}, "seed"),
+        ({"persistence": 1.0}, "persistence"),
+        ({"max_cells": 2}, "max_cells"),
+        ({"entry_rate": -1.0}, "entry_rate"),
+    ],
+)
+def test_bad_config_raises_config_error(kwargs, key):
+    with pytest.raises(ConfigError, match=key):
+        SyntheticConfig(**kwargs)
+
+
+def test_too_many_cells_raise_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="n_cells"):
+        generate(tmp_path, SyntheticConfig(n_cells=200, shape=(32, 32)))
+    assert not any(tmp_path.iterdir())
+
+
+def test_cli(tmp_path, capsys):
+    out = tmp_path / "cli"
+    rc = main([str(out), "--ndim", "3", "--frames", "4", "--cells", "2", "--shape", "6", "32", "32",
+               "--voxel-size", "2", "1", "1", "--radius", "4", "--seed", "1", "--sequence", "02"])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["ndim"] == 3 and summary["shape"] == [6, 32, 32] and summary["sequence"] == "02"
+    assert len(_frames(out / "02", "t")) == 4
+    assert (out / "02_GT" / "TRA" / "man_track.txt").is_file()
+    assert tifffile.imread(out / "02" / "t000.tif").shape == (6, 32, 32)
+
+    assert main([str(out), "--ndim", "3", "--shape", "64", "64"]) == 2
+    assert "shape" in capsys.readouterr().err

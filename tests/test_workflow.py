@@ -1,0 +1,175 @@
+"""The workflow as a user runs it: dry runs, lint, bad config, and real runs on the demo and on tiny inputs."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from conftest import ROOT, require_shared
+from lineageflow.io import read_chunk
+
+SMALL_DEMO = "demo={n_frames: 8, n_cells: 6, seed: 3}"
+
+
+def snakemake(*args, cwd=ROOT, check=True):
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2", *args]
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def test_dry_run_demo():
+    proc = snakemake("-n")
+    assert "demo_data" in proc.stdout and "objects_features" in proc.stdout
+
+
+def test_lint_reports_nothing():
+    proc = snakemake("--lint", check=False)
+    assert "Congratulations" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("config, words", [
+    (["objects={method: foo}"], ["objects.method", "'foo'", "simple", "hysteresis"]),
+    (["frames_per_job=0"], ["frames_per_job", "0", ">= 1"]),
+    (["treshold=0.5"], ["unknown config key", "treshold"]),
+    (["input=/no/such/folder"], ["input", "/no/such/folder", "no such file"]),
+])
+def test_bad_config_stops_before_any_job(tmp_path, config, words):
+    proc = snakemake("-n", "--config", f"out={tmp_path / 'out'}", *config, check=False)
+    assert proc.returncode != 0
+    message = [line for line in proc.stderr.splitlines() if line.startswith("lineageflow:")]
+    assert len(message) == 1, proc.stderr
+    for w in words:
+        assert w in message[0], message[0]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "out"
+    snakemake("--config", f"out={out}", SMALL_DEMO, "frames_per_job=4")
+    return out
+
+
+def test_demo_runs_through_objects(demo_run):
+    out = demo_run
+    chunks = sorted((out / "objects" / "features").glob("*.parquet"))
+    assert [c.stem for c in chunks] == ["0000-0003", "0004-0007"]
+    table = pd.concat(pd.read_parquet(c) for c in chunks)
+    assert sorted(table["frame"].unique()) == list(range(8))
+    for col in ("label", "centroid_y", "pos_x", "size", "intensity_mean", "radius_0", "border_distance"):
+        assert col in table
+    seg = json.loads((out / "eval" / "segmentation.json").read_text())
+    # the demo is easy: nearly every GT nucleus is found as one object
+    assert seg["matched_fraction"] >= 0.9, seg
+    assert 0.8 * seg["n_gt"] <= seg["n_pred"] <= 1.2 * seg["n_gt"]
+    with h5py.File(out / "pixels" / "probabilities" / "0000-0003.h5") as f:
+        ds = f["exported_data"]
+        assert ds.shape[0] == 4 and ds.shape[-1] == 2 and "axistags" in ds.attrs
+    for rule in ("demo_data", "pixels_train", "objects_evaluate"):
+        assert (out / "logs" / f"{rule}.log").exists()
+        assert (out / "benchmarks" / f"{rule}.tsv").exists()
+    assert (out / "benchmarks" / "pixels_predict" / "0000-0003.tsv").exists()
+
+
+def test_demo_is_deterministic(demo_run, tmp_path):
+    out2 = tmp_path / "again"
+    snakemake("--config", f"out={out2}", SMALL_DEMO, "frames_per_job=4")
+    for rel in ("objects/features/0004-0007.parquet", "demo/01/t005.tif"):
+        assert (demo_run / rel).read_bytes() == (out2 / rel).read_bytes(), rel
+    a, _ = read_chunk(demo_run / "objects/labels/0004-0007.h5", "labels")
+    b, _ = read_chunk(out2 / "objects/labels/0004-0007.h5", "labels")
+    np.testing.assert_array_equal(a, b)
+
+
+def test_label_images_skip_pixels_and_threshold(demo_run, tmp_path):
+    """objects.labels: the demo's own GT masks as label images; no pixel job, objects equal the GT."""
+    gt_seg = demo_run / "demo" / "01_GT" / "SEG"
+    out = tmp_path / "labels"
+    raw = demo_run / "demo" / "01"
+    proc = snakemake("--config", f"input={raw}", f"out={out}", f"objects={{labels: {gt_seg}, min_size: 0}}")
+    assert "pixels_train" not in proc.stdout and "objects_threshold" not in proc.stdout
+    seg = json.loads((out / "eval" / "segmentation.json").read_text())
+    assert seg["matched_fraction"] == 1.0 and seg["n_pred"] == seg["n_gt"]
+
+
+def test_ilastik_probabilities_skip_pixel_stage(demo_run, tmp_path):
+    """pixels.probabilities: an ilastik-style export (t, y, x, c with axistags) is thresholded directly."""
+    raw = demo_run / "demo" / "01"
+    gt = sorted((demo_run / "demo" / "01_GT" / "SEG").glob("*.tif"))
+    fg = np.stack([(tifffile.imread(p) > 0).astype(np.float32) for p in gt])
+    probs = np.stack([fg, 1 - fg], axis=-1)
+    path = tmp_path / "ilastik_export.h5"
+    with h5py.File(path, "w") as f:
+        ds = f.create_dataset("exported_data", data=probs)
+        from lineageflow.io import axistags_json
+        ds.attrs["axistags"] = axistags_json("tyxc")
+    out = tmp_path / "probs"
+    proc = snakemake("--config", f"input={raw}", f"out={out}", f"pixels={{probabilities: {path}}}")
+    assert "pixels_train" not in proc.stdout and "pixels_predict" not in proc.stdout
+    seg = json.loads((out / "eval" / "segmentation.json").read_text())
+    assert seg["matched_fraction"] >= 0.9
+
+
+def test_probabilities_of_wrong_shape_are_refused(demo_run, tmp_path):
+    raw = demo_run / "demo" / "01"
+    path = tmp_path / "small.h5"
+    with h5py.File(path, "w") as f:
+        from lineageflow.io import axistags_json
+        f.create_dataset("exported_data", data=np.zeros((8, 10, 10, 2), np.float32)).attrs["axistags"] = axistags_json("tyxc")
+    proc = snakemake("-n", "--config", f"input={raw}", f"out={tmp_path / 'o'}", f"pixels={{probabilities: {path}}}",
+                     check=False)
+    assert proc.returncode != 0
+    assert str(path) in proc.stderr and "shape" in proc.stderr
+
+
+def _tiny_sequence(root: Path, shapes):
+    seq = root / "01"
+    seq.mkdir(parents=True)
+    gt = root / "01_GT" / "SEG"
+    gt.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for t, shape in enumerate(shapes):
+        img = rng.integers(0, 50, shape, dtype=np.uint16)
+        mask = np.zeros(shape, np.uint16)
+        mask[10:20, 10:20] = 1
+        img[mask > 0] += 200
+        tifffile.imwrite(seq / f"t{t:03d}.tif", img)
+        tifffile.imwrite(gt / f"man_seg{t:03d}.tif", mask)
+    return seq
+
+
+def test_frame_of_different_shape_fails_with_file_name_and_no_output(tmp_path):
+    seq = _tiny_sequence(tmp_path / "data", [(40, 40)] * 3 + [(40, 41)])
+    out = tmp_path / "out"
+    proc = snakemake("--config", f"input={seq}", f"out={out}", "frames_per_job=2", "pixels={n_trees: 5}",
+                     "objects={min_size: 1}", check=False)
+    assert proc.returncode != 0
+    assert "t003.tif" in proc.stderr and "shape" in proc.stderr
+    # the failing chunk left nothing behind; temporary files are gone too
+    assert not (out / "pixels" / "probabilities" / "0002-0003.h5").exists()
+    assert not list((out / "pixels" / "probabilities").glob(".*tmp"))
+
+
+def test_one_command_ctc_contract_sim(tmp_path):
+    """`--config input=SEQ out=OUT` on the real Fluo-N2DH-SIM+/01, trained on its own GT (first chunk only, for time)."""
+    seq = require_shared("Fluo-N2DH-SIM+", "01")
+    out = tmp_path / "sim"
+    target = f"{out}/objects/features/0000-0004.parquet"
+    snakemake("--config", f"input={seq}", f"out={out}", "frames_per_job=5", target)
+    table = pd.read_parquet(target)
+    labels, t0 = read_chunk(out / "objects" / "labels" / "0000-0004.h5", "labels")
+    from lineageflow import seg_metrics
+    per = [seg_metrics.iou_matches(labels[t], tifffile.imread(seq.parent / "01_GT" / "SEG" / f"man_seg{t:03d}.tif"))
+           for t in range(5)]
+    s = seg_metrics.summarize(per)
+    print(f"SIM+ frames 0-4: objects {s['n_pred']} vs GT {s['n_gt']}, matched IoU>0.5 {s['matched_fraction']:.3f}")
+    assert s["matched_fraction"] >= 0.85
+    assert len(table) == s["n_pred"]
