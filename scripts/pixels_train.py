@@ -16,10 +16,10 @@ def training_frames(p, cfg):
     """(images, sparse labels, feature spec, source description) for the configured training source."""
     spec = FeatureSpec.from_names(cfg["features"]) if cfg["features"] else FeatureSpec.default()
     if p.train_from == "ilp":
-        from lineageflow import ilp
+        from lineageflow import ilastik_project
 
-        project = ilp.read_pixel_classification_project(p.train_gt)
-        images, labels = ilp.training_data(project)
+        project = ilastik_project.read_pixel_classification_project(p.train_gt)
+        images, labels = ilastik_project.training_data(project)
         spec = spec if cfg["features"] else project.feature_spec
         return images, labels, spec, f"ilastik project {p.train_gt}"
     movie = open_movie(p.train_raw, dataset=p.dataset, axes=p.axes, what="training movie")
@@ -52,8 +52,10 @@ def main(smk):
     cfg = p.pixels
     images, labels, spec, what = training_frames(p, cfg)
     log.info("training on %s", what)
+    # channel-last images only when the movie has a channel axis (one more axis than the label images)
+    channels = images[0].ndim == labels[0].ndim + 1
     clf = pixels.train(images, labels, spec, voxel_size=p.voxel_size, n_trees=cfg["n_trees"], seed=cfg["seed"],
-                       n_jobs=smk.threads)
+                       n_jobs=smk.threads, channels=channels)
     pixels.save(clf, smk.output[0])
     log.info("classifier written to %s", smk.output[0])
 

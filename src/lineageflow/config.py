@@ -26,6 +26,33 @@ def _fill_defaults(config: dict, schema: dict) -> None:
             _fill_defaults(config[key], sub)
 
 
+_SCALARS = {"integer": int, "number": (int, float), "boolean": bool}
+
+
+def _coerce(value, schema: dict):
+    """Turn strings into the schema's scalar types: Snakemake's --config reads nested YAML values as strings."""
+    kind = schema.get("type")
+    if isinstance(value, str) and kind in _SCALARS:
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        ok = isinstance(parsed, _SCALARS[kind]) and (kind == "boolean" or not isinstance(parsed, bool))
+        return parsed if ok else value
+    if isinstance(value, str) and kind == "array":
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        value = parsed if isinstance(parsed, list) else value
+    if kind == "array" and isinstance(value, list) and "items" in schema:
+        return [_coerce(v, schema["items"]) for v in value]
+    if kind == "object" and isinstance(value, dict):
+        props = schema.get("properties", {})
+        return {k: (_coerce(v, props[k]) if k in props else v) for k, v in value.items()}
+    return value
+
+
 def _key_path(error: jsonschema.ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "(top level)"
 
@@ -60,7 +87,7 @@ def _describe(error: jsonschema.ValidationError, schema: dict) -> str:
 
 def validate_config(config: dict[str, Any], schema: dict) -> dict[str, Any]:
     """Return a validated copy of ``config`` with defaults filled in; raise ConfigError naming the first bad key."""
-    cfg = copy.deepcopy(config)
+    cfg = _coerce(copy.deepcopy(config), schema)
     _fill_defaults(cfg, schema)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))

@@ -1,29 +1,27 @@
 """Reading ilastik projects, and parity of our pixel classifier with ilastik 1.4 on real data."""
 
 import json
-import os
 import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+from conftest import require_shared
 
 from lineageflow import pixels
 from lineageflow.errors import InputError
 from lineageflow.filters import FEATURE_IDS, SCALES
-from lineageflow.ilp import read_pixel_classification_project, to_canonical, training_data
+from lineageflow.ilastik_project import read_pixel_classification_project, to_canonical, training_data
 
-DATA = Path(os.environ.get("LINEAGEFLOW_SHARED_DATA", "/work/shared/data")) / "ilastik-drosophila-4ij-ref"
-PROJECT = DATA / "projects" / "pixel_classification.ilp"
-REFERENCE = DATA / "projects" / "data" / "drosophila_00-03-exported_data_pixel_classification_reference.h5"
+REF = ("ilastik-drosophila-4ij-ref", "projects")
 
 
-def _need_shared_data():
-    if not (PROJECT.is_file() and REFERENCE.is_file()):
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"shared ilastik reference data missing under {DATA} (required on CI)")
-        pytest.skip(f"shared ilastik reference data not found under {DATA}")
+def _need_shared_data() -> tuple[Path, Path]:
+    """(project, reference export); skipped when the shared data is missing, failing under CI=true."""
+    project = require_shared(*REF, "pixel_classification.ilp")
+    reference = require_shared(*REF, "data", "drosophila_00-03-exported_data_pixel_classification_reference.h5")
+    return project, reference
 
 
 def _tags(keys):
@@ -107,8 +105,8 @@ def test_project_errors_name_the_file(tmp_path):
 
 
 def test_read_real_project():
-    _need_shared_data()
-    proj = read_pixel_classification_project(PROJECT)
+    project, _ = _need_shared_data()
+    proj = read_pixel_classification_project(project)
     assert proj.label_names == ["foreground", "background"]
     assert len(proj.feature_spec.selection) == 37
     assert proj.feature_spec.compute_in_2d.count(True) == 6  # σ = 10 is computed in 2D
@@ -122,13 +120,13 @@ def test_read_real_project():
 
 def test_ilastik_parity():
     """Train from the project's labels and features, predict all frames, compare arg-max with ilastik's export."""
-    _need_shared_data()
+    project, reference = _need_shared_data()
     start = time.perf_counter()
-    proj = read_pixel_classification_project(PROJECT)
+    proj = read_pixel_classification_project(project)
     lane = proj.lanes[0]
     raw = to_canonical(lane.read_raw(), lane.raw_axes)  # (t, z, y, x)
     labels = lane.canonical_labels()
-    with h5py.File(REFERENCE, "r") as f:
+    with h5py.File(reference, "r") as f:
         ref = to_canonical(f["exported_data"][()], "txyzc")  # uint8 probabilities, channel k = class k+1
     frames = [t for t in range(labels.shape[0]) if labels[t].any()]
     clf = pixels.train([raw[t] for t in frames], [labels[t] for t in frames], proj.feature_spec,
