@@ -43,6 +43,8 @@ def training_frames(p, cfg):
         gt = groundtruth.read_mask(masks[t], movie.spatial_shape)
         images.append(movie.read(t))
         labels.append(scribbles.sample_scribbles(gt, n_strokes_per_object=cfg["strokes_per_object"],
+                                                 erosion=cfg["scribble_erosion"],
+                                                 min_distance_from_objects=cfg["scribble_background_distance"],
                                                  seed=cfg["seed"] + t))
     return images, labels, spec, f"scribbles from {p.train_gt} frames {frames}"
 

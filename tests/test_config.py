@@ -230,3 +230,16 @@ def test_dataset_without_input(schema):
     msg = _error(schema, {"dataset": "exported_data"})
     assert "'dataset'" in msg and "'input'" in msg
     validate_config({"dataset": "exported_data", "input": "movie.h5"}, schema)
+
+
+def test_command_line_strings_are_coerced_to_schema_types():
+    """Snakemake's --config reads nested YAML scalars as strings ('6'); the schema's types win."""
+    from lineageflow.config import load_schema, validate_config
+
+    schema = load_schema(Path(__file__).resolve().parents[1] / "config" / "schema.yaml")
+    cfg = validate_config({"demo": {"n_cells": "6", "ndim": "3"}, "voxel_size": ["2.0", "0.5", "0.5"],
+                           "objects": {"threshold": "0.3", "sigma": ["1", "1"]}}, schema)
+    assert cfg["demo"]["n_cells"] == 6 and cfg["demo"]["ndim"] == 3
+    assert cfg["voxel_size"] == [2.0, 0.5, 0.5] and cfg["objects"]["threshold"] == 0.3
+    with pytest.raises(ConfigError, match="demo.n_cells"):
+        validate_config({"demo": {"n_cells": "six"}}, schema)

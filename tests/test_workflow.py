@@ -174,3 +174,44 @@ def test_one_command_ctc_contract_sim(tmp_path):
     print(f"SIM+ frames 0-4: objects {s['n_pred']} vs GT {s['n_gt']}, matched IoU>0.5 {s['matched_fraction']:.3f}")
     assert s["matched_fraction"] >= 0.85
     assert len(table) == s["n_pred"]
+
+
+def test_demo_3d_runs_through_objects(tmp_path):
+    out = tmp_path / "demo3d"
+    snakemake("--config", f"out={out}", "demo={ndim: 3, n_frames: 4, n_cells: 5, seed: 1}", "frames_per_job=2",
+              "pixels={n_trees: 30}")
+    table = pd.concat(pd.read_parquet(p) for p in sorted((out / "objects" / "features").glob("*.parquet")))
+    assert (table["pos_z"] > 0).all()  # 3D: z positions in physical units (voxel z = 2)
+    assert np.allclose(table["pos_z"], table["centroid_z"] * 2.0)
+    seg = json.loads((out / "eval" / "segmentation.json").read_text())
+    assert seg["matched_fraction"] >= 0.8, seg
+
+
+def test_hdf5_input_with_axes_string(demo_run, tmp_path):
+    """An HDF5 movie stored t,x,y (as ilastik may write it) with `dataset` and `axes` keys."""
+    frames = np.stack([tifffile.imread(p) for p in sorted((demo_run / "demo" / "01").glob("t*.tif"))])
+    path = tmp_path / "movie.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("volumes/raw", data=frames.transpose(0, 2, 1))
+    out = tmp_path / "h5"
+    gt = demo_run / "demo" / "01_GT"
+    snakemake("--config", f"input={path}", "dataset=volumes/raw", "axes=txy", f"out={out}", f"train={demo_run / 'demo' / '01'}",
+              f"train_gt={gt}", f"gt={gt}")
+    seg = json.loads((out / "eval" / "segmentation.json").read_text())
+    assert seg["matched_fraction"] >= 0.9, seg
+
+
+def test_ilastik_project_trains_the_pixel_stage(tmp_path):
+    """pixels.ilp on ilastik's drosophila project: our probabilities agree with ilastik's own export."""
+    ref_dir = require_shared("ilastik-drosophila-4ij-ref", "projects")
+    out = tmp_path / "ilp"
+    snakemake("--config", f"input={ref_dir / 'data' / 'drosophila_00-03.h5'}", "dataset=exported_data",
+              f"pixels={{ilp: {ref_dir / 'pixel_classification.ilp'}}}", f"out={out}", "frames_per_job=2")
+    ours = np.concatenate([read_chunk(p, "exported_data")[0]
+                           for p in sorted((out / "pixels" / "probabilities").glob("*.h5"))])
+    with h5py.File(ref_dir / "data" / "drosophila_00-03-exported_data_pixel_classification_reference.h5") as f:
+        ref = f["exported_data"][()].transpose(0, 3, 2, 1, 4)  # t,x,y,z,c → t,z,y,x,c
+    agree = float((ours.argmax(-1) == ref.argmax(-1)).mean())
+    print(f"workflow ilastik parity: {agree:.4f}")
+    assert agree >= 0.9
+    assert sorted(p.stem for p in (out / "objects" / "features").glob("*.parquet")) == ["0000-0001", "0002-0003"]
