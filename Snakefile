@@ -1,4 +1,4 @@
-# lineageflow: microscopy time-lapse → objects → (tracking, evaluation: later stages)
+# lineageflow: microscopy time-lapse → objects → classifiers → tracking → CTC export → evaluation
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -11,6 +11,10 @@ include: "rules/common.smk"
 include: "rules/demo.smk"
 include: "rules/pixels.smk"
 include: "rules/objects.smk"
+include: "rules/classify.smk"
+include: "rules/track.smk"
+include: "rules/export.smk"
+include: "rules/evaluate.smk"
 
 
 rule all:

@@ -45,9 +45,9 @@ def chunk_range(wildcards):
 
 
 def all_outputs():
-    targets = expand(f"{OUT}/objects/features/{{chunk}}.parquet", chunk=CHUNKS)
+    targets = [f"{OUT}/ctc", f"{OUT}/track/lineage.json"]
     if RUN.eval_gt:
-        targets.append(f"{OUT}/eval/segmentation.json")
+        targets += [f"{OUT}/eval/segmentation.json", f"{OUT}/eval/metrics.json"]
     return targets
 
 def train_inputs(wildcards):
@@ -60,3 +60,19 @@ def probabilities_input(wildcards):
     if RUN.objects_from == "probabilities":
         return config["pixels"]["probabilities"]
     return f"{OUT}/pixels/probabilities/{wildcards.chunk}.h5"
+
+
+def classify_annotation_inputs():
+    """The annotation CSV or the ground-truth folder the object classifiers learn from ([] = fall-backs)."""
+    if RUN.classify_from == "csv":
+        return config["classify"]["annotations"]
+    if RUN.classify_from == "gt":
+        return gt_input(RUN.classify_gt)
+    return []
+
+
+def next_chunk_table(wildcards):
+    """The chunk after this one (division features look one frame ahead); [] for the last chunk."""
+    ids = list(CHUNKS)
+    i = ids.index(wildcards.chunk)
+    return [f"{OUT}/objects/features/{ids[i + 1]}.parquet"] if i + 1 < len(ids) else []

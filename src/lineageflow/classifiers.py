@@ -73,6 +73,28 @@ DIVISION_FEATURES: list[str] = [
 ]  # fmt: skip
 
 
+def save_optional(clf: "ObjectClassifier | None", path: str | Path, *, kind: str) -> None:
+    """Write a classifier, or a file recording that there is none (so the fall-back is explicit, not silent)."""
+    if clf is not None:
+        clf.save(path)
+        return
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            pickle.dump({"format": _FORMAT, "version": _VERSION, "kind": kind, "none": True}, fh)
+
+
+def load_optional(path: str | Path, *, kind: str) -> "ObjectClassifier | None":
+    """Read what ``save_optional`` wrote: a classifier, or None for 'no classifier, use the fall-back'."""
+    try:
+        with open(path, "rb") as fh:
+            state = pickle.load(fh)
+        if isinstance(state, dict) and state.get("format") == _FORMAT and state.get("none"):
+            return None
+    except Exception:  # let load() give its precise message
+        pass
+    return ObjectClassifier.load(path, kind=kind)
+
+
 def count_columns(max_count: int) -> list[str]:
     """Column names p_count_0 .. p_count_<max_count>."""
     return [f"p_count_{k}" for k in range(max_count + 1)]

@@ -29,6 +29,8 @@ class RunInputs:
     train_raw: str = ""
     train_gt: str = ""
     eval_gt: str = ""               # ground truth of the input, for evaluation ("" = none)
+    classify_from: str = "none"     # "csv" | "gt" | "none" (documented fall-backs)
+    classify_gt: str = ""           # ground truth of the input that the object classifiers learn from
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -52,6 +54,26 @@ def demo_paths(out: str) -> tuple[str, str]:
 
 def resolve(cfg: dict) -> RunInputs:
     """Work out the run from a validated config (see config/schema.yaml)."""
+    run = _resolve_objects(cfg)
+    _resolve_classifiers(cfg, run)
+    return run
+
+
+def _resolve_classifiers(cfg: dict, run: RunInputs) -> None:
+    """Object classifiers learn from an annotation CSV, else from the input's own ground truth (objects are ours)."""
+    if cfg["classify"]["annotations"]:
+        run.classify_from = "csv"
+        _path_key(cfg, "classify.annotations")
+        return
+    own_gt = run.train_gt if (run.train_from == "gt" and run.train_raw == run.raw) else run.eval_gt
+    if own_gt and Path(own_gt, "TRA").is_dir() or (run.demo and own_gt):
+        run.classify_from, run.classify_gt = "gt", own_gt
+    else:
+        run.notes.append("no annotations for the object classifiers (classify.annotations, or ground truth beside "
+                         "the input): count and division fall-backs are used")
+
+
+def _resolve_objects(cfg: dict) -> RunInputs:
     demo = not cfg["input"]
     if demo:
         out = cfg["out"] or "results/demo"

@@ -294,3 +294,20 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, dict]:
         raise InputError(f"{path}: cannot read object table: {exc}") from exc
     meta = json.loads((table.schema.metadata or {}).get(b"lineageflow", b"{}"))
     return table.to_pandas(), meta
+
+
+def read_tables(paths, expected: dict | None = None) -> tuple[pd.DataFrame, dict]:
+    """Concatenate chunk tables, refusing a table from another dataset (shape, frames, voxel size differ)."""
+    from .annotations import check_same_dataset
+
+    frames, meta0 = [], None
+    for path in paths:
+        df, meta = read_table(path)
+        ref = expected if expected is not None else meta0
+        if ref is not None:
+            check_same_dataset(ref, meta, str(path))
+        meta0 = meta0 or meta
+        frames.append(df)
+    if not frames:
+        raise InputError("no object tables given")
+    return pd.concat(frames, ignore_index=True), meta0

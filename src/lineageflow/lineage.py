@@ -53,6 +53,27 @@ class Lineage:
             "n_links": int(self.graph.number_of_edges()),
         }
 
+    @classmethod
+    def from_tables(cls, nodes: pd.DataFrame, tracks: pd.DataFrame) -> "Lineage":
+        """Rebuild a lineage from its saved ``nodes`` (with track_id) and ``tracks`` tables."""
+        ordered = nodes.sort_values(["track_id", "frame"])
+        edges = []
+        first, last = {}, {}
+        for tid, g in ordered.groupby("track_id", sort=True):
+            keys = list(zip(g["frame"].astype(int), g["label"].astype(int)))
+            first[tid], last[tid] = keys[0], keys[-1]
+            edges += list(zip(keys[:-1], keys[1:]))
+        for row in tracks.itertuples(index=False):
+            if row.P > 0 and row.P in last and row.L in first:
+                edges.append((last[row.P], first[row.L]))
+        graph = nx.DiGraph()
+        for rec in nodes.to_dict("records"):
+            graph.add_node((int(rec["frame"]), int(rec["label"])), **rec)
+        graph.add_edges_from(edges)
+        lin = cls(graph=graph, tracks=tracks.reset_index(drop=True), nodes=nodes.reset_index(drop=True))
+        validate(lin)
+        return lin
+
     def to_dict(self) -> dict[str, Any]:
         """Summary plus the track table, JSON-serialisable."""
         return {

@@ -1,0 +1,68 @@
+"""Rule classify_train: train the object-count and division classifiers from GT-derived or CSV annotations."""
+
+import logging
+
+from _helpers import run
+
+from lineageflow import annotations, classifiers
+from lineageflow.io import read_chunk, read_tables
+
+log = logging.getLogger("lineageflow")
+
+
+class LabelChunks:
+    """Label image of any frame, from the per-chunk HDF5 files (one chunk in memory at a time)."""
+
+    def __init__(self, paths):
+        self.paths, self.cached = list(paths), (None, None, -1)
+
+    def __call__(self, t):
+        arr, t0, _ = self.cached
+        if arr is None or not t0 <= t < t0 + len(arr):
+            for path in self.paths:
+                arr, t0 = read_chunk(path, "labels")
+                if t0 <= t < t0 + len(arr):
+                    break
+            self.cached = (arr, t0, t)
+        return arr[t - t0]
+
+
+def main(smk):
+    p = smk.params
+    c = p.classify
+    table, meta = read_tables(smk.input.tables)
+    labels_at = LabelChunks(smk.input.labels)
+    if p.source == "csv":
+        ann = annotations.read_annotation_csv(smk.input.annotations, [table], labels=lambda t, z, y, x: int(labels_at(t)[(y, x) if len(p.shape) == 2 else (z, y, x)]),
+                                              n_frames=p.n_frames)
+    elif p.source == "gt":
+        ann = annotations.annotations_from_gt_dir(p.gt, range(p.n_frames), labels_at, table)
+    else:
+        ann = None
+    info = {k: meta.get(k) for k in ("spatial_shape", "n_frames", "voxel_size")}
+    count_clf = division_clf = None
+    if ann is not None:
+        log.info("annotations (%s): %s", p.source, ann.groupby(["kind", "value"]).size().to_dict())
+        counts = annotations.targets(ann, table, "count")
+        count_clf = classifiers.train_count_classifier([table], [counts], max_count=p.max_count, n_trees=c["n_trees"],
+                                                       seed=c["seed"], n_jobs=smk.threads, source=p.source, info=info)
+        by_frame = {t: g for t, g in table.groupby("frame")}
+        pairs, divs = [], []
+        for t in range(p.n_frames):
+            if t in by_frame:
+                pairs.append((by_frame[t], by_frame.get(t + 1)))
+                divs.append(annotations.targets(ann, by_frame[t], "division"))
+        if sum(int((d == 1).sum()) for d in divs):
+            division_clf = classifiers.train_division_classifier(
+                pairs, divs, max_distance=p.max_distance, n_trees=c["n_trees"], seed=c["seed"], n_jobs=smk.threads,
+                source=p.source, info=info)
+        else:
+            log.warning("no division among the annotations: no division classifier (P(division) = 0 everywhere)")
+    else:
+        log.warning("no annotations: fall-backs P(count=1) = %s, P(division) = 0", c["fallback_confidence"])
+    classifiers.save_optional(count_clf, smk.output.counts, kind="count")
+    classifiers.save_optional(division_clf, smk.output.division, kind="division")
+
+
+if __name__ == "__main__":
+    run(main, globals().get("snakemake"))

@@ -1,0 +1,41 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from lineageflow.candidates import candidate_links
+from lineageflow.errors import ConfigError
+
+
+def table(rows):
+    return pd.DataFrame(rows, columns=["frame", "label", "pos_z", "pos_y", "pos_x"])
+
+
+def test_knn_forward_and_backward_within_distance():
+    t = table([(0, 1, 0, 0, 0), (0, 2, 0, 0, 10),
+               (1, 1, 0, 0, 1), (1, 2, 0, 0, 11), (1, 3, 0, 0, 100)])
+    e = candidate_links(t, k=1, max_distance=20)
+    assert list(map(tuple, e[["frame", "label_src", "label_dst"]].to_numpy())) == [(0, 1, 1), (0, 2, 2)]
+    assert np.allclose(e["distance"], [1, 1])
+    e2 = candidate_links(t, k=2, max_distance=200)
+    # object 3 in frame 1 has no forward-nearest source, but its own backward neighbours make candidates
+    assert {(s, d) for s, d in e2[["label_src", "label_dst"]].to_numpy()} >= {(1, 1), (1, 2), (2, 2), (2, 1), (2, 3), (1, 3)}
+
+
+def test_voxel_size_is_honoured_through_physical_positions():
+    # in pixels the z neighbour is nearer, in physical units (z voxel 5) the x neighbour is
+    t = table([(0, 1, 0, 0, 0), (1, 1, 5.0, 0, 0), (1, 2, 0, 0, 3)])
+    e = candidate_links(t, k=1, max_distance=4)
+    assert e[["label_src", "label_dst"]].to_numpy().tolist() == [[1, 2]]
+
+
+def test_no_links_across_missing_frames_and_empty_input():
+    t = table([(0, 1, 0, 0, 0), (2, 1, 0, 0, 0)])
+    e = candidate_links(t)
+    assert e.empty and list(e.columns) == ["frame", "label_src", "label_dst", "distance"]
+
+
+def test_bad_parameters():
+    with pytest.raises(ConfigError, match="tracking.k_neighbours"):
+        candidate_links(table([]), k=0)
+    with pytest.raises(ConfigError, match="tracking.max_distance"):
+        candidate_links(table([]), max_distance=0)
