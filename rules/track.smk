@@ -29,6 +29,7 @@ rule track_mergers:
         nodes=rules.track_solve.output.nodes,
         edges=rules.track_solve.output.edges,
         labels=expand(f"{OUT}/objects/labels/{{chunk}}.h5", chunk=CHUNKS),
+        raw=raw_input(),
     output:
         nodes=f"{OUT}/track/nodes.parquet",
         edges=f"{OUT}/track/edges.parquet",
@@ -36,6 +37,7 @@ rule track_mergers:
     params:
         voxel_size=RUN.voxel_size,
         seed=config["classify"]["seed"],
+        raw=raw_params(),
     log:
         f"{OUT}/logs/track_mergers.log",
     benchmark:

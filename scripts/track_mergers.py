@@ -7,7 +7,7 @@ from _helpers import run
 from classify_train import LabelChunks
 
 from lineageflow import mergers
-from lineageflow.io import read_chunk, read_table, write_label_chunk, write_table
+from lineageflow.io import open_movie, read_chunk, read_table, write_label_chunk, write_table
 
 log = logging.getLogger("lineageflow")
 
@@ -16,7 +16,15 @@ def main(smk):
     nodes, meta = read_table(smk.input.nodes)
     edges, _ = read_table(smk.input.edges)
     labels_at = LabelChunks(smk.input.labels)
-    result = mergers.resolve_mergers(nodes, edges, labels_at, smk.params.voxel_size, seed=smk.params.seed)
+    raw = smk.params.raw
+    movie = open_movie(raw["path"], dataset=raw["dataset"], axes=raw["axes"])
+
+    def raw_at(t):
+        image = movie.read(t)
+        return image[..., raw["channel"]] if movie.n_channels else image
+
+    result = mergers.resolve_mergers(nodes, edges, labels_at, smk.params.voxel_size, seed=smk.params.seed,
+                                     raw_at=raw_at)
     for line in result.log:
         log.info("%s", line)
     log.info("%d merger(s) split; %d frame(s) relabelled", result.n_split, len(result.new_labels))

@@ -407,7 +407,8 @@ class _Simulator:
                         d = self._new_cell(t, uid, age0=0.0, b=self.b_mean * rng.uniform(0.9, 1.1))
                         r_d = d.radius(t, nd)
                         new_uids.append(d.uid)
-                        new_pos.append(pos[i] + sign * axis * r_d * 1.05)
+                        # a visible gap at birth, as in telophase: touching sisters would segment as one object
+                        new_pos.append(pos[i] + sign * axis * r_d * 1.35)
                         # Kick apart so daughters are clearly separate one or two frames later.
                         new_vel.append(sign * axis * 0.4 * r_d + 0.3 * vel[i])
                         new_ent.append(False)
