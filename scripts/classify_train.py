@@ -44,8 +44,10 @@ def main(smk):
     if ann is not None:
         log.info("annotations (%s): %s", p.source, ann.groupby(["kind", "value"]).size().to_dict())
         counts = annotations.targets(ann, table, "count")
-        count_clf = classifiers.train_count_classifier([table], [counts], max_count=p.max_count, n_trees=c["n_trees"],
-                                                       seed=c["seed"], n_jobs=smk.threads, source=p.source, info=info)
+        # GT-derived annotations may all be one class (GT masks as label images): then "always that class"
+        count_clf = classifiers.train_count_classifier(
+            [table], [counts], max_count=p.max_count, n_trees=c["n_trees"], seed=c["seed"], n_jobs=smk.threads,
+            source=p.source, info=info, allow_single_class=p.source == "gt")
         by_frame = {t: g for t, g in table.groupby("frame")}
         pairs, divs = [], []
         for t in range(p.n_frames):

@@ -58,8 +58,18 @@ def demo_run(tmp_path_factory):
     return out
 
 
-def test_demo_runs_through_objects(demo_run):
+def test_demo_runs_raw_to_metrics(demo_run):
+    """One command: raw → objects → classifiers → tracking → CTC export → traccuracy metrics."""
     out = demo_run
+    from traccuracy.loaders import load_ctc_data
+
+    load_ctc_data(str(out / "ctc"), str(out / "ctc" / "res_track.txt"), run_checks=True)
+    metrics = json.loads((out / "eval" / "metrics.json").read_text())
+    print({k: metrics[k] for k in ("TRA", "DET", "LNK", "division_f1")})
+    assert metrics["TRA"] >= 0.95 and metrics["DET"] >= 0.95
+    solution = json.loads((out / "track" / "solution.json").read_text())
+    assert solution["status"] == "optimal" and solution["solver"] in ("gurobi", "cbc", "highs")
+    assert solution["reason"]
     chunks = sorted((out / "objects" / "features").glob("*.parquet"))
     assert [c.stem for c in chunks] == ["0000-0003", "0004-0007"]
     table = pd.concat(pd.read_parquet(c) for c in chunks)
@@ -215,3 +225,16 @@ def test_ilastik_project_trains_the_pixel_stage(tmp_path):
     print(f"workflow ilastik parity: {agree:.4f}")
     assert agree >= 0.9
     assert sorted(p.stem for p in (out / "objects" / "features").glob("*.parquet")) == ["0000-0001", "0002-0003"]
+
+
+def test_default_demo_tracks_divisions(tmp_path):
+    """The README's demo (default config): divisions are found and the lineage is accurate."""
+    out = tmp_path / "default"
+    snakemake("--config", f"out={out}")
+    metrics = json.loads((out / "eval" / "metrics.json").read_text())
+    print("default demo:", {k: metrics[k] for k in ("TRA", "DET", "LNK", "division_precision", "division_recall",
+                                                   "division_f1")})
+    assert metrics["n_gt_divisions"] >= 2
+    assert metrics["TRA"] >= 0.98 and metrics["division_f1"] >= 0.7
+    lineage = json.loads((out / "track" / "lineage.json").read_text())
+    assert lineage["n_divisions"] >= 2

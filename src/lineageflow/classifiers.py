@@ -323,6 +323,7 @@ def train_count_classifier(
     n_jobs: int = 1,
     source: str = "",
     info: dict | None = None,
+    allow_single_class: bool = False,
 ) -> ObjectClassifier:
     """Train the count classifier. ``counts[i]`` holds one value per row of ``tables[i]`` (same order):
     the annotated count, NaN = not annotated. Counts above ``max_count`` are clipped to it.
@@ -346,8 +347,16 @@ def train_count_classifier(
         ys.append(np.minimum(y[keep], max_count).astype(np.int64))
     x = np.concatenate(xs) if xs else np.empty((0, len(COUNT_FEATURE_NAMES)))
     y = np.concatenate(ys) if ys else np.empty(0, np.int64)
-    classes = _check_classes(y, source, {0: "false detection", 1: "one object"})
-    forest = _forest(n_trees, seed, class_weight, n_jobs).fit(x, y)
+    if allow_single_class and y.size and np.unique(y).size == 1:
+        # annotations derived from ground truth where every object is, e.g., a single cell (GT masks as labels):
+        # the honest model is "always that class", not a forest
+        from sklearn.dummy import DummyClassifier
+
+        classes = [int(y[0])]
+        forest = DummyClassifier(strategy="prior").fit(x, y)
+    else:
+        classes = _check_classes(y, source, {0: "false detection", 1: "one object"})
+        forest = _forest(n_trees, seed, class_weight, n_jobs).fit(x, y)
     summary = {"n_samples": int(y.size), "class_counts": {int(c): int((y == c).sum()) for c in classes},
                "n_trees": int(n_trees), "seed": int(seed), **(info or {})}
     return ObjectClassifier("count", forest, list(COUNT_FEATURE_NAMES), classes, int(max_count), None,
