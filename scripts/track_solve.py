@@ -26,7 +26,8 @@ def main(smk):
     edges = candidate_links(nodes, k=tr["k_neighbours"], max_distance=tr["max_distance"])
     params = ilp.TrackingParams(weights=tuple(tr["weights"]), max_count=tr["max_count"],
                                 transition_lambda=tr["transition_lambda"], division_threshold=tr["division_threshold"],
-                                border_width=tr["border_width"])
+                                border_width=tr["border_width"], division_into_merger=tr["division_into_merger"],
+                                keep_all_objects=tr["keep_all_objects"])
     model = ilp.build(nodes, edges, params, free_appearance_frames=[0], free_disappearance_frames=[p.n_frames - 1],
                       names=False)
     log.info("model: %d objects, %d candidate links", len(nodes), len(edges))

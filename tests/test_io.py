@@ -671,3 +671,15 @@ def test_atomic_keyboard_interrupt(tmp_path):
                 fh.write(os.urandom(100))
             raise KeyboardInterrupt
     assert _leftovers(tmp_path) == []
+
+
+def test_read_tables_refuses_a_table_from_another_dataset(tmp_path):
+    from lineageflow.io import read_tables, write_table
+
+    df = pd.DataFrame({"frame": [0], "label": [1]})
+    write_table(tmp_path / "a.parquet", df, {"spatial_shape": [10, 10], "n_frames": 5, "voxel_size": [1, 1]})
+    write_table(tmp_path / "b.parquet", df, {"spatial_shape": [10, 12], "n_frames": 5, "voxel_size": [1, 1]})
+    table, meta = read_tables([tmp_path / "a.parquet", tmp_path / "a.parquet"])
+    assert len(table) == 2 and meta["n_frames"] == 5
+    with pytest.raises(InputError, match="b.parquet"):
+        read_tables([tmp_path / "a.parquet", tmp_path / "b.parquet"])

@@ -450,6 +450,7 @@ def predict_division(
     """P(division) of every object of frame t (Series ``p_division`` indexed (frame, label), table_t's order).
 
     ``table_t1``: objects of frame t+1, None for the last frame. ``clf`` None: 0 for all (no divisions).
+    Objects with no candidate child within the classifier's max_distance get 0.
     """
     index = _index(table_t)
     if clf is None or not len(table_t):
@@ -460,7 +461,8 @@ def predict_division(
     cls = list(clf.forest.classes_)
     p = proba[:, cls.index(1)] if 1 in cls else np.zeros(len(feats))
     p = np.clip(p, EPSILON, 1.0 - EPSILON)
-    p = np.where(feats["n_candidates"].to_numpy() >= 2, p, 0.0)  # a division needs two children
+    # a division needs children: two objects, or one holding both sisters (touching after mitosis)
+    p = np.where(feats["n_candidates"].to_numpy() >= 1, p, 0.0)
     return pd.Series(p, index=index, name="p_division")
 
 

@@ -52,6 +52,10 @@ class TrackingParams:
     division_threshold: float = 0.1  # division variables only where P(division) > threshold
     border_width: float = 10.0  # physical distance over which appearance/disappearance costs fade to 0 at the border
     epsilon: float = 1e-6  # probability clipping for −ln
+    # a dividing cell may hand both daughters to one child object (a merger, split afterwards): sisters often
+    # touch right after mitosis and are segmented as one object; ilastik's model cannot represent that
+    division_into_merger: bool = True
+    keep_all_objects: bool = False  # every detection holds at least one cell (trusted segmentation)
 
     def __post_init__(self) -> None:
         w = tuple(float(v) for v in np.ravel(self.weights)) if np.ndim(self.weights) else ()
@@ -347,9 +351,11 @@ def build(
     s_node = np.repeat(node_ids, N)
     s_k = np.tile(ks, n).astype(float)
     row_names = []
-    if N >= 2:  # at most one state per detection
-        block(s_node, s_all, 1.0, n, -np.inf, 1.0)
+    if N >= 2:  # at most one state per detection (exactly one active state when every object is kept)
+        block(s_node, s_all, 1.0, n, 1.0 if params.keep_all_objects else -np.inf, 1.0)
         row_names.append(("onehot", n))
+    elif params.keep_all_objects:
+        lb[cols["s"] : cols["s"] + n] = 1.0
     flow_cols = np.concatenate([z_col, u_col]) if N >= 2 else z_col
     # in-flow: Σ_in (z + u) + a − Σ k s = 0
     in_nodes = np.concatenate([dst, dst]) if N >= 2 else dst
@@ -374,15 +380,28 @@ def build(
         # δ <= s^1: only single objects divide
         block(np.concatenate([j, j]), np.concatenate([div_col, s_col(div_nodes, 1)]), np.r_[np.ones(nd), -np.ones(nd)], nd, -np.inf, 0.0)
         row_names.append(("divsingle", nd))
-        # Σ_out z − 2 δ >= 0: two distinct active children
+        # Σ_out z − 2 δ >= 0: two distinct active children; or, into a merger, Σ_out (z + u) − 2 δ >= 0
         pos = np.full(n, -1)
         pos[div_nodes] = j
         out_e = np.flatnonzero(pos[src] >= 0)
-        block(np.concatenate([pos[src[out_e]], j]), np.concatenate([z_col[out_e], div_col]), np.r_[np.ones(out_e.size), -2 * np.ones(nd)], nd, 0.0, np.inf)
+        merge_ok = params.division_into_merger and N >= 2
+        r_e = np.concatenate([pos[src[out_e]]] * (2 if merge_ok else 1))
+        c_e = np.concatenate([z_col[out_e], u_col[out_e]]) if merge_ok else z_col[out_e]
+        block(np.concatenate([r_e, j]), np.concatenate([c_e, div_col]), np.r_[np.ones(r_e.size), -2 * np.ones(nd)], nd, 0.0, np.inf)
         row_names.append(("divchildren", nd))
     if N >= 2:  # u <= (N − 1) z: extra flow only on active links
         block(np.concatenate([edge_ids, edge_ids]), np.concatenate([u_col, z_col]), np.r_[np.ones(E), -(N - 1) * np.ones(E)], E, -np.inf, 0.0)
         row_names.append(("cap", E))
+        # Σ_out u <= x − 1 and Σ_in u <= x − 1 for active nodes, i.e. <= Σ_k (k − 1) s^k. Valid for every integer
+        # solution; without them the LP relaxation pays half a transition by splitting flow 1 into z = u = 1/2.
+        km1 = -(s_k - 1)
+        for ends, kind in ((src, "mergeout"), (dst, "mergein")):
+            r_, c_, v_ = [ends, s_node], [u_col, s_all], [np.ones(E), km1]
+            if kind == "mergeout" and params.division_into_merger and nd:
+                # a division into a merger sends extra flow 1 out of a single object: Σ_out u <= x − 1 + δ
+                r_.append(div_nodes), c_.append(div_col), v_.append(-np.ones(nd))
+            block(np.concatenate(r_), np.concatenate(c_), np.concatenate(v_), n, -np.inf, 0.0)
+            row_names.append((kind, n))
     A = sp.csr_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(colsx))), shape=(r0, n_cols)
     )  # duplicates are summed; there are none by construction
@@ -540,10 +559,13 @@ def check_solution(model: TrackingModel, solution: TrackingSolution, rtol: float
     allowed[model.div_nodes] = True
     bad((divide == 1) & ~allowed, "divides but P(division) is not above the threshold")
     bad((divide == 1) & (count != 1), "divides but is not a single object")
-    bad((divide == 1) & (n_children < 2), "divides without two active children")
-    child_flow_ok = np.ones(n, dtype=bool)
-    np.logical_and.at(child_flow_ok, src, flow == 1)
-    bad((divide == 1) & ~child_flow_ok, "divides but a child does not get flow 1")
+    if model.params.division_into_merger:
+        bad((divide == 1) & (outflow < 2), "divides without sending two cells on")
+    else:
+        bad((divide == 1) & (n_children < 2), "divides without two active children")
+        child_flow_ok = np.ones(n, dtype=bool)
+        np.logical_and.at(child_flow_ok, src, flow == 1)
+        bad((divide == 1) & ~child_flow_ok, "divides but a child does not get flow 1")
 
     en = energy(model, solution)
     if not np.isclose(en, solution.objective, rtol=rtol, atol=1e-6):

@@ -205,6 +205,9 @@ def resolve_mergers(
                 pts = np.column_stack(np.unravel_index(vox, img.shape)) * vs
                 off = 3 - img.ndim  # pos_* is always (z, y, x); 2D has z = 0
                 seeds = np.array([p[off:] for _, p in toks]) if len(toks) == k else None
+                if seeds is not None and len(np.unique(seeds.round(6), axis=0)) < k:
+                    seeds = None  # both daughters of one division: identical seeds would never separate
+
                 part = split_points(pts, k, seeds=seeds, seed=seed, reg_covar=float(vs.min()) ** 2 / 12.0)
                 m = int(part.max()) + 1 if part.size else 0
                 if m < 2:
@@ -241,8 +244,8 @@ def resolve_mergers(
             # Parts -> outgoing flow (one slot per unit of flow).
             outs = out_edges.get((t, L), [])
             if k == 1:
-                for dst, _ in outs:
-                    tokens[(t + 1, dst)].append(parts[0])
+                for dst, f in outs:  # flow 2 from a single object: a division into a merger, one token per sister
+                    tokens[(t + 1, dst)].extend([parts[0]] * f)
             elif outs:
                 slots = [dst for dst, f in outs for _ in range(f)]
                 slot_pos = np.array([pos_of[row_of[(t + 1, dst)]] for dst in slots])
