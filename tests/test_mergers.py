@@ -281,3 +281,33 @@ def test_bad_voxel_size():
     centres, images, nodes, edges = _two_cells_2d()
     with pytest.raises(ConfigError):
         resolve_mergers(nodes, edges, lambda t: images[t], (1.0, 1.0, 1.0))
+
+
+def test_division_into_a_merger_becomes_a_division():
+    """A single cell sends flow 2 into one object holding both sisters: after splitting, the mother has two
+    daughters (one link each), and each daughter continues to its own object."""
+    vs = (1.0, 1.0)
+    shape = (40, 60)
+    mother = np.zeros(shape, np.uint16)
+    mother[_ball(shape, (20, 30), 6, vs)] = 1
+    sisters = np.zeros(shape, np.uint16)
+    sisters[_ball(shape, (20, 24), 5, vs) | _ball(shape, (20, 35), 5, vs)] = 1
+    apart = np.zeros(shape, np.uint16)
+    apart[_ball(shape, (20, 20), 5, vs)] = 1
+    apart[_ball(shape, (20, 40), 5, vs)] = 2
+    images = [mother, sisters, apart]
+    tables = []
+    for t, (img, counts) in enumerate(zip(images, ([1], [2], [1, 1]))):
+        tab = object_features(img, img.astype(np.float32), frame=t, voxel_size=vs)
+        tab.insert(2, "count", counts)
+        tables.append(tab)
+    nodes = pd.concat(tables, ignore_index=True)
+    edges = pd.DataFrame([(0, 1, 1, 2), (1, 1, 1, 1), (1, 1, 2, 1)], columns=["frame", "label_src", "label_dst", "flow"])
+    res = resolve_mergers(nodes, edges, lambda t: images[t], vs)
+    _check_lineage(res)
+    out = res.edges
+    assert len(out[out["frame"] == 0]) == 2  # the mother divides
+    parts = res.nodes[res.nodes["frame"] == 1].set_index("label")
+    for _, e in out[out["frame"] == 1].iterrows():  # the left sister goes left, the right one right
+        child_x = tables[2].set_index("label").loc[e["label_dst"], "pos_x"]
+        assert (parts.loc[e["label_src"], "pos_x"] < 30) == (child_x < 30)
