@@ -6,6 +6,7 @@ rule classify_train:
         tables=expand(f"{OUT}/objects/features/{{chunk}}.parquet", chunk=CHUNKS),
         labels=expand(f"{OUT}/objects/labels/{{chunk}}.h5", chunk=CHUNKS),
         annotations=classify_annotation_inputs(),
+        pixel_classifier=classify_pixel_classifier(),
     output:
         counts=f"{OUT}/classify/count_classifier.pkl",
         division=f"{OUT}/classify/division_classifier.pkl",
@@ -17,6 +18,10 @@ rule classify_train:
         classify=config["classify"],
         max_count=config["tracking"]["max_count"],
         max_distance=config["tracking"]["max_distance"],
+        train_raw=RUN.train_raw,
+        voxel_size=RUN.voxel_size,
+        objects=config["objects"],
+        channel=config["channel"],
     threads: config["threads"]
     log:
         f"{OUT}/logs/classify_train.log",

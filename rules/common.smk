@@ -66,9 +66,14 @@ def classify_annotation_inputs():
     """The annotation CSV or the ground-truth folder the object classifiers learn from ([] = fall-backs)."""
     if RUN.classify_from == "csv":
         return config["classify"]["annotations"]
-    if RUN.classify_from == "gt":
+    if RUN.classify_from in ("gt", "train"):
         return gt_input(RUN.classify_gt)
     return []
+
+
+def classify_pixel_classifier():
+    """A training sequence's objects are made with the pixel classifier trained on it."""
+    return f"{OUT}/pixels/classifier.pkl" if RUN.classify_from == "train" else []
 
 
 def next_chunk_table(wildcards):

@@ -2,10 +2,11 @@
 
 import logging
 
+import pandas as pd
 from _helpers import run
 
-from lineageflow import annotations, classifiers
-from lineageflow.io import read_chunk, read_tables
+from lineageflow import annotations, classifiers, pixels, segment
+from lineageflow.io import open_movie, read_chunk, read_tables
 
 log = logging.getLogger("lineageflow")
 
@@ -32,11 +33,20 @@ def main(smk):
     c = p.classify
     table, meta = read_tables(smk.input.tables)
     labels_at = LabelChunks(smk.input.labels)
+    n_frames = p.n_frames
+    if p.source == "train":
+        # another sequence with ground truth: segment it like the input, learn from its objects
+        movie = open_movie(p.train_raw, what="training movie (train)")
+        frames = {t: (lab, tab) for t, lab, tab in segment.segment_frames(
+            movie, pixels.load(smk.input.pixel_classifier), p.objects, p.voxel_size, channel=p.channel)}
+        table = pd.concat([tab for _, tab in frames.values()], ignore_index=True)
+        labels_at, n_frames = (lambda t: frames[t][0]), movie.n_frames
+        log.info("training sequence %s: %d objects in %d frames", p.train_raw, len(table), n_frames)
     if p.source == "csv":
         ann = annotations.read_annotation_csv(smk.input.annotations, [table], labels=lambda t, z, y, x: int(labels_at(t)[(y, x) if len(p.shape) == 2 else (z, y, x)]),
                                               n_frames=p.n_frames)
-    elif p.source == "gt":
-        ann = annotations.annotations_from_gt_dir(p.gt, range(p.n_frames), labels_at, table)
+    elif p.source in ("gt", "train"):
+        ann = annotations.annotations_from_gt_dir(p.gt, range(n_frames), labels_at, table)
     else:
         ann = None
     info = {k: meta.get(k) for k in ("spatial_shape", "n_frames", "voxel_size")}
@@ -47,10 +57,10 @@ def main(smk):
         # GT-derived annotations may all be one class (GT masks as label images): then "always that class"
         count_clf = classifiers.train_count_classifier(
             [table], [counts], max_count=p.max_count, n_trees=c["n_trees"], seed=c["seed"], n_jobs=smk.threads,
-            source=p.source, info=info, allow_single_class=p.source == "gt")
+            source=p.source, info=info, allow_single_class=p.source in ("gt", "train"))
         by_frame = {t: g for t, g in table.groupby("frame")}
         pairs, divs = [], []
-        for t in range(p.n_frames):
+        for t in range(n_frames):
             if t in by_frame:
                 pairs.append((by_frame[t], by_frame.get(t + 1)))
                 divs.append(annotations.targets(ann, by_frame[t], "division"))

@@ -238,3 +238,20 @@ def test_default_demo_tracks_divisions(tmp_path):
     assert metrics["TRA"] >= 0.98 and metrics["division_f1"] >= 0.7
     lineage = json.loads((out / "track" / "lineage.json").read_text())
     assert lineage["n_divisions"] >= 2
+
+
+def test_train_on_another_sequence(tmp_path):
+    """train=/train_gt=: both the pixel and the object classifiers learn from the other sequence, never from the
+    input's evaluation ground truth."""
+    from lineageflow.synthetic import SyntheticConfig, generate
+
+    generate(tmp_path / "a", SyntheticConfig(n_frames=8, n_cells=6, seed=11))
+    generate(tmp_path / "b", SyntheticConfig(n_frames=8, n_cells=6, seed=12))
+    out = tmp_path / "out"
+    snakemake("--config", f"input={tmp_path / 'a' / '01'}", f"train={tmp_path / 'b' / '01'}", f"out={out}",
+              "pixels={n_trees: 30}", "classify={n_trees: 30}")
+    log = (out / "logs" / "classify_train.log").read_text()
+    assert f"training sequence {tmp_path / 'b' / '01'}" in log
+    assert str(tmp_path / "b" / "01_GT") in (out / "logs" / "pixels_train.log").read_text()
+    metrics = json.loads((out / "eval" / "metrics.json").read_text())
+    assert metrics["gt_dir"].startswith(str(tmp_path / "a")) and metrics["TRA"] >= 0.9

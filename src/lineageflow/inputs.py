@@ -29,7 +29,7 @@ class RunInputs:
     train_raw: str = ""
     train_gt: str = ""
     eval_gt: str = ""               # ground truth of the input, for evaluation ("" = none)
-    classify_from: str = "none"     # "csv" | "gt" | "none" (documented fall-backs)
+    classify_from: str = "none"     # "csv" | "gt" (input's own) | "train" (train sequence) | "none" (fall-backs)
     classify_gt: str = ""           # ground truth of the input that the object classifiers learn from
     notes: list[str] = field(default_factory=list)
 
@@ -65,7 +65,11 @@ def _resolve_classifiers(cfg: dict, run: RunInputs) -> None:
         run.classify_from = "csv"
         _path_key(cfg, "classify.annotations")
         return
-    own_gt = run.train_gt if (run.train_from == "gt" and run.train_raw == run.raw) else run.eval_gt
+    if run.train_from == "gt" and run.train_raw != run.raw:
+        # another sequence trains: its own objects and ground truth, never the input's evaluation GT
+        run.classify_from, run.classify_gt = "train", run.train_gt
+        return
+    own_gt = run.train_gt if run.train_from == "gt" else run.eval_gt
     if own_gt and Path(own_gt, "TRA").is_dir() or (run.demo and own_gt):
         run.classify_from, run.classify_gt = "gt", own_gt
     else:
