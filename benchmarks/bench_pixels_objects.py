@@ -54,7 +54,7 @@ def main(argv=None):
         rows["object features"] += dt
         n_obj += len(tab)
     print(f"sequence {a.sequence}: frame {movie.spatial_shape} = {mp:.3f} MP, {a.frames} frames, "
-          f"{len(spec.selection)} filters, 100 trees, {a.threads} thread(s); training took {t_train:.1f} s")
+          f"{len(spec.selection)} filter×scale entries, 100 trees, {a.threads} thread(s); training took {t_train:.1f} s")
     for name, sec in rows.items():
         print(f"{name:26s} {sec / (mp * a.frames):8.2f} s/MP")
     print(f"objects per frame: {n_obj / a.frames:.1f}")
