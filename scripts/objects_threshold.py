@@ -26,14 +26,9 @@ def probability_frames(smk, t0, t1):
 
 def main(smk):
     t0, t1 = smk.params.frames
-    o = smk.params.objects
-    sigma = threshold.sigma_pixels(o["sigma"][-len(smk.params.voxel_size):], smk.params.voxel_size)
     labels = []
     for t, probs, source in probability_frames(smk, t0, t1):
-        lab = threshold.threshold_frame(probs, channel=o["channel"], method=o["method"], threshold=o["threshold"],
-                                        low=o["low"], high=o["high"], sigma=sigma, min_size=o["min_size"],
-                                        max_size=o["max_size"] or None,
-                                        max_foreground_fraction=o["max_foreground_fraction"], source=source)
+        lab = threshold.threshold_from_config(probs, smk.params.objects, smk.params.voxel_size, source=source)
         log.info("frame %d: %d objects", t, int(lab.max()))
         labels.append(lab)
     write_label_chunk(smk.output[0], np.stack(labels), t0=t0)

@@ -15,16 +15,10 @@ from .io import Movie
 def segment_frames(movie: Movie, clf: pixels.PixelClassifier, objects_cfg: dict, voxel_size, *, channel: int = 0,
                    frames=None) -> Iterator[tuple[int, np.ndarray, pd.DataFrame]]:
     """(frame, label image, object table) per frame, with the same settings as objects_threshold/features."""
-    o = objects_cfg
-    sigma = threshold.sigma_pixels(o["sigma"][-len(voxel_size):], voxel_size)
     for t in range(movie.n_frames) if frames is None else frames:
         image = movie.read(t)
-        probs = pixels.predict(clf, image)
-        lab = threshold.threshold_frame(probs, channel=o["channel"], method=o["method"], threshold=o["threshold"],
-                                        low=o["low"], high=o["high"], sigma=sigma, min_size=o["min_size"],
-                                        max_size=o["max_size"] or None,
-                                        max_foreground_fraction=o["max_foreground_fraction"],
-                                        source=f"{movie.source} frame {t}")
+        lab = threshold.threshold_from_config(pixels.predict(clf, image), objects_cfg, voxel_size,
+                                              source=f"{movie.source} frame {t}")
         intensity = image[..., channel] if movie.n_channels else image
         yield t, lab, features.object_features(lab, intensity, frame=t, voxel_size=voxel_size,
                                                source=f"{movie.source} frame {t}")
