@@ -181,6 +181,17 @@ def _count_columns(n_max: int) -> list[str]:
     return [f"p_count_{k}" for k in range(n_max + 1)]
 
 
+def _obj(nodes: pd.DataFrame, mask) -> str:
+    i = np.flatnonzero(np.asarray(mask))[0]
+    return f"object (frame {int(nodes['frame'].iat[i])}, label {int(nodes['label'].iat[i])})"
+
+
+def _edge(edges: pd.DataFrame, mask) -> str:
+    i = np.flatnonzero(np.asarray(mask))[0]
+    t, a, b = (int(edges[c].iat[i]) for c in ("frame", "label_src", "label_dst"))
+    return f"tracking edge (frame {t}, label {a}) -> (frame {t + 1}, label {b})"
+
+
 def _validate(nodes: pd.DataFrame, edges: pd.DataFrame, params: TrackingParams) -> tuple[pd.DataFrame, pd.DataFrame]:
     pcols = _count_columns(params.max_count)
     need = ["frame", "label", *pcols, "p_division", "border_distance"]
@@ -195,25 +206,19 @@ def _validate(nodes: pd.DataFrame, edges: pd.DataFrame, params: TrackingParams) 
     nodes = nodes.assign(frame=nodes["frame"].astype(np.int64), label=nodes["label"].astype(np.int64))
     dup = nodes.duplicated(["frame", "label"])
     if dup.any():
-        r = nodes[dup].iloc[0]
-        raise InputError(f"tracking nodes: object (frame {r.frame}, label {r.label}) appears more than once")
+        raise InputError(f"tracking nodes: {_obj(nodes, dup)} appears more than once")
     p = nodes[pcols].to_numpy(float)
     bad = ~np.isfinite(p).all(1) | (p < -1e-9).any(1) | (np.abs(p.sum(1) - 1) > 1e-3)
     if bad.any():
-        r = nodes[bad].iloc[0]
-        raise InputError(
-            f"tracking nodes: {pcols} of object (frame {r.frame}, label {r.label}) must be probabilities summing to 1"
-        )
+        raise InputError(f"tracking nodes: {pcols} of {_obj(nodes, bad)} must be probabilities summing to 1")
     pdiv = nodes["p_division"].to_numpy(float)
     bad = (pdiv < 0) | (pdiv > 1)
     if bad.any():
-        r = nodes[bad].iloc[0]
-        raise InputError(f"tracking nodes: p_division of object (frame {r.frame}, label {r.label}) is not in [0, 1]")
+        raise InputError(f"tracking nodes: p_division of {_obj(nodes, bad)} is not in [0, 1]")
     bd = nodes["border_distance"].to_numpy(float)
     bad = ~(bd >= 0)
     if bad.any():
-        r = nodes[bad].iloc[0]
-        raise InputError(f"tracking nodes: border_distance of object (frame {r.frame}, label {r.label}) must be >= 0")
+        raise InputError(f"tracking nodes: border_distance of {_obj(nodes, bad)} must be >= 0")
 
     edges = edges.assign(
         frame=edges["frame"].astype(np.int64),
@@ -225,26 +230,14 @@ def _validate(nodes: pd.DataFrame, edges: pd.DataFrame, params: TrackingParams) 
     dst = key.get_indexer(pd.MultiIndex.from_arrays([edges["frame"] + 1, edges["label_dst"]]))
     for arr, which in ((src, "source"), (dst, "target")):
         if (arr < 0).any():
-            r = edges[arr < 0].iloc[0]
-            raise InputError(
-                f"tracking edge (frame {r.frame}, label {r.label_src}) -> (frame {r.frame + 1}, label {r.label_dst}): "
-                f"its {which} object is not in the nodes table"
-            )
+            raise InputError(f"{_edge(edges, arr < 0)}: its {which} object is not in the nodes table")
     dup = edges.duplicated(["frame", "label_src", "label_dst"])
     if dup.any():
-        r = edges[dup].iloc[0]
-        raise InputError(
-            f"tracking edge (frame {r.frame}, label {r.label_src}) -> (frame {r.frame + 1}, label {r.label_dst}) "
-            "appears more than once"
-        )
+        raise InputError(f"{_edge(edges, dup)} appears more than once")
     dist = edges["distance"].to_numpy(float)
     bad = ~(np.isfinite(dist) & (dist >= 0))
     if bad.any():
-        r = edges[bad].iloc[0]
-        raise InputError(
-            f"tracking edge (frame {r.frame}, label {r.label_src}) -> (frame {r.frame + 1}, label {r.label_dst}): "
-            f"distance {r.distance} must be finite and >= 0"
-        )
+        raise InputError(f"{_edge(edges, bad)}: distance {dist[bad][0]} must be finite and >= 0")
     edges = edges.assign(src=src, dst=dst)
     return nodes, edges
 
@@ -405,6 +398,7 @@ def build(
     A = sp.csr_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(colsx))), shape=(r0, n_cols)
     )  # duplicates are summed; there are none by construction
+    A.eliminate_zeros()  # the (k − 1) s^k terms are 0 for k = 1
 
     var_names = row_name_list = None
     if names:

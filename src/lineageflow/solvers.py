@@ -147,6 +147,7 @@ class _Raw:
     build_seconds: float = 0.0
     seconds: float = 0.0
     write: Callable[[str], None] | None = field(default=None, repr=False)
+    close: Callable[[], None] | None = field(default=None, repr=False)  # frees the backend's model/licence
 
 
 # ---------------------------------------------------------------- availability and choice
@@ -295,7 +296,7 @@ def _safe_names(names: list[str] | None, prefix: str, n: int) -> list[str]:
     return [str(s).replace(" ", "_") for s in names]
 
 
-def _run_gurobi(milp: MILP, gap: float, time_limit: float | None, threads: int, seed: int) -> _Raw:
+def _run_gurobi(milp: MILP, gap: float, time_limit: float | None, threads: int, seed: int, options: dict) -> _Raw:
     gp = _import("gurobipy")
     GRB = gp.GRB
     t0 = time.perf_counter()
@@ -305,6 +306,13 @@ def _run_gurobi(milp: MILP, gap: float, time_limit: float | None, threads: int, 
         m.setParam(key, value)
     if time_limit is not None:
         m.setParam("TimeLimit", float(time_limit))
+    for key, value in options.items():
+        try:
+            m.setParam(key, value)
+        except gp.GurobiError as err:
+            m.dispose()
+            env.dispose()
+            raise SolverError(f"Gurobi option {key}={value!r}: {err}") from None
     x = m.addMVar(milp.n_vars, lb=milp.lb, ub=milp.ub, obj=milp.c, vtype=np.where(milp.integrality, GRB.INTEGER, GRB.CONTINUOUS))
     A, sense, rhs = _row_split(milp)
     if A.shape[0]:
@@ -317,13 +325,17 @@ def _run_gurobi(milp: MILP, gap: float, time_limit: float | None, threads: int, 
         m.update()
         m.write(path)
 
+    def close() -> None:
+        m.dispose()
+        env.dispose()  # releases the licence token at once (matters for floating licences)
+
     build = time.perf_counter() - t0
     t1 = time.perf_counter()
     try:
         m.optimize()
     except gp.GurobiError as err:
         status = "size_limit" if getattr(err, "errno", None) == _GUROBI_SIZE_LIMIT else "error"
-        return _Raw(status, detail=f"Gurobi error {getattr(err, 'errno', '?')}: {err}", build_seconds=build, write=write)
+        return _Raw(status, detail=f"Gurobi error {getattr(err, 'errno', '?')}: {err}", build_seconds=build, write=write, close=close)
     secs = time.perf_counter() - t1
     st = m.Status
     has_sol = m.SolCount > 0
@@ -341,10 +353,10 @@ def _run_gurobi(milp: MILP, gap: float, time_limit: float | None, threads: int, 
         status = "unbounded"
     else:
         status = "error"
-    return _Raw(status, xv, bound, f"Gurobi status {st}", build, secs, write)
+    return _Raw(status, xv, bound, f"Gurobi status {st}", build, secs, write, close)
 
 
-def _run_cbc(milp: MILP, gap: float, time_limit: float | None, threads: int, seed: int) -> _Raw:
+def _run_cbc(milp: MILP, gap: float, time_limit: float | None, threads: int, seed: int, options: dict) -> _Raw:
     mip = _import("mip")
     t0 = time.perf_counter()
     m = mip.Model(sense=mip.MINIMIZE, solver_name=mip.CBC)
@@ -370,6 +382,10 @@ def _run_cbc(milp: MILP, gap: float, time_limit: float | None, threads: int, see
     m.seed = seed
     m.max_mip_gap = gap
     m.max_mip_gap_abs = _ABS_GAP
+    for key, value in options.items():  # python-mip Model attributes, e.g. preprocess, cuts, emphasis
+        if not hasattr(m, key):
+            raise SolverError(f"CBC option {key}={value!r}: python-mip's Model has no attribute {key!r}")
+        setattr(m, key, value)
     build = time.perf_counter() - t0
 
     def write(path: str) -> None:
@@ -398,7 +414,7 @@ def _run_cbc(milp: MILP, gap: float, time_limit: float | None, threads: int, see
     return _Raw(status, xv, bound, f"CBC status {st.name}", build, secs, write)
 
 
-def _run_highs(milp: MILP, gap: float, time_limit: float | None, threads: int, seed: int) -> _Raw:
+def _run_highs(milp: MILP, gap: float, time_limit: float | None, threads: int, seed: int, options: dict) -> _Raw:
     hs = _import("highspy")
     t0 = time.perf_counter()
     # HiGHS keeps one global thread pool; it must be reset before a run with another thread count
@@ -410,10 +426,16 @@ def _run_highs(milp: MILP, gap: float, time_limit: float | None, threads: int, s
         ("random_seed", int(seed)),
         ("mip_rel_gap", float(gap)),
         ("mip_abs_gap", _ABS_GAP),
+        # HiGHS 1.15 returned a suboptimal solution as "optimal" (dual bound above a known feasible solution)
+        # on a 20k-detection tracking model after a root restart; CBC and HiGHS without restarts agree.
+        ("mip_allow_restart", False),
     ):
         h.setOptionValue(key, value)
     if time_limit is not None:
         h.setOptionValue("time_limit", float(time_limit))
+    for key, value in options.items():
+        if h.setOptionValue(key, value) == hs.HighsStatus.kError:
+            raise SolverError(f"HiGHS option {key}={value!r} is unknown or has the wrong type")
     A = milp.A.tocsc()
     st = h.passModel(
         milp.n_vars, milp.n_rows, int(A.nnz),
@@ -496,8 +518,13 @@ def solve(
     threads: int = 1,
     seed: int = 0,
     failed_model_path: str | Path | None = None,
+    options: dict[str, dict] | None = None,
 ) -> MILPResult:
-    """Solve ``milp`` with the chosen backend; see the module docstring for how ``auto`` chooses."""
+    """Solve ``milp`` with the chosen backend; see the module docstring for how ``auto`` chooses.
+
+    ``options`` maps a backend name to its own settings, applied last (e.g. ``{"highs": {"presolve": "off"}}``,
+    ``{"gurobi": {"MIPFocus": 1}}``, ``{"cbc": {"preprocess": 0}}``).
+    """
     if not (isinstance(gap, (int, float)) and gap >= 0):
         raise SolverError(f"tracking.gap must be a number >= 0 (relative optimality gap), got {gap!r}")
     if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0):
@@ -506,12 +533,38 @@ def solve(
         raise SolverError(f"tracking.threads must be an integer >= 1, got {threads!r}")
     name, reason = choose_solver(solver, milp.n_vars, milp.n_rows)
     log.info("solver: %s (%s)", name, reason)
-    raw = _BACKENDS[name](milp, float(gap), time_limit, int(threads), int(seed))
+    if milp.n_vars == 0:  # nothing to decide (e.g. a window without detections)
+        return MILPResult(np.zeros(0), milp.objective_offset, milp.objective_offset, 0.0, "optimal", name, reason, 0.0,
+                          solver_version=_version(name), n_rows=milp.n_rows)  # fmt: skip
+    options = options or {}
+    unknown = set(options) - set(SOLVERS[1:])
+    if unknown:
+        raise SolverError(f"solver options given for unknown solver(s) {sorted(unknown)}; use gurobi, cbc or highs")
+
+    def run(backend: str) -> _Raw:
+        return _BACKENDS[backend](milp, float(gap), time_limit, int(threads), int(seed), dict(options.get(backend, {})))
+
+    raw = run(name)
     if raw.status == "size_limit" and str(solver).lower() == "auto":
         # the empty-model probe passed but the real model did not: fall back once
-        fallback, reason = _fallback([f"Gurobi refused the model ({raw.detail})"])
-        log.info("solver: %s (%s)", fallback, reason)
-        name, raw = fallback, _BACKENDS[fallback](milp, float(gap), time_limit, int(threads), int(seed))
+        _close(raw)
+        name, reason = _fallback([f"Gurobi refused the model ({raw.detail})"])
+        log.info("solver: %s (%s)", name, reason)
+        raw = run(name)
+    try:
+        return _result(milp, raw, name, reason, time_limit, failed_model_path)
+    finally:
+        _close(raw)
+
+
+def _close(raw: _Raw) -> None:
+    if raw.close is not None:
+        raw.close()
+        raw.close = None
+
+
+def _result(milp: MILP, raw: _Raw, name: str, reason: str, time_limit, failed_model_path) -> MILPResult:
+    """MILPResult from a backend's report, or SolverError (with the model written) when there is no solution."""
     label = _LABEL[name]
     if raw.status not in ("optimal", "time_limit") or raw.x is None:
         what = {
