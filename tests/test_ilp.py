@@ -284,3 +284,18 @@ def test_no_detections():
     model = ilp.build(rows, e)
     sol = ilp.solve(model)
     assert model.milp.n_vars == 0 and len(sol.nodes) == 0 and ilp.check_solution(model, sol) == []
+
+
+def test_solver_options_merge_with_tracking_defaults(monkeypatch):
+    seen = {}
+    real = ilp.solvers.solve
+
+    def spy(milp, solver, **kw):
+        seen.update(kw["options"])
+        return real(milp, solver, **kw)
+
+    monkeypatch.setattr(ilp.solvers, "solve", spy)
+    nodes, edges = single_track(3)
+    model = ilp.build(*tables(nodes, edges))
+    ilp.solve(model, options={"highs": {"random_seed": 5}, "cbc": {"preprocess": 0}})
+    assert seen["highs"] == {"presolve": "off", "random_seed": 5} and seen["cbc"] == {"preprocess": 0}

@@ -469,9 +469,19 @@ def decode(model: TrackingModel, x: np.ndarray) -> tuple[pd.DataFrame, pd.DataFr
     return nodes, edges.reset_index(drop=True)
 
 
+# Backend settings for tracking models, merged under the caller's ``options``. HiGHS without presolve solved
+# every tracking model we measured 1.5-2x faster (20k detections: 72 s vs 161-192 s; 130 s vs 239 s), with
+# the same optimum: its presolve probing makes the root clique-table setup very slow on these models.
+TRACKING_SOLVER_OPTIONS: dict[str, dict] = {"highs": {"presolve": "off"}}
+
+
 def solve(model: TrackingModel, solver: str = "auto", **solver_kw) -> TrackingSolution:
-    """Solve the model; ``solver_kw`` go to :func:`lineageflow.solvers.solve` (gap, time_limit, threads, ...)."""
-    res = solvers.solve(model.milp, solver, **solver_kw)
+    """Solve the model; ``solver_kw`` go to :func:`lineageflow.solvers.solve` (gap, time_limit, threads,
+    failed_model_path, options)."""
+    options = {k: dict(v) for k, v in TRACKING_SOLVER_OPTIONS.items()}
+    for backend, opts in (solver_kw.pop("options", None) or {}).items():
+        options.setdefault(backend, {}).update(opts)
+    res = solvers.solve(model.milp, solver, options=options, **solver_kw)
     nodes, edges = decode(model, res.x)
     return TrackingSolution(
         nodes=nodes,
