@@ -6,26 +6,9 @@ import pandas as pd
 from _helpers import run
 
 from lineageflow import annotations, classifiers, pixels, segment
-from lineageflow.io import open_movie, read_chunk, read_tables
+from lineageflow.io import LabelChunks, open_movie, read_tables
 
 log = logging.getLogger("lineageflow")
-
-
-class LabelChunks:
-    """Label image of any frame, from the per-chunk HDF5 files (one chunk in memory at a time)."""
-
-    def __init__(self, paths):
-        self.paths, self.cached = list(paths), (None, None, -1)
-
-    def __call__(self, t):
-        arr, t0, _ = self.cached
-        if arr is None or not t0 <= t < t0 + len(arr):
-            for path in self.paths:
-                arr, t0 = read_chunk(path, "labels")
-                if t0 <= t < t0 + len(arr):
-                    break
-            self.cached = (arr, t0, t)
-        return arr[t - t0]
 
 
 def main(smk):

@@ -4,11 +4,10 @@ import logging
 
 import pandas as pd
 from _helpers import run
-from classify_train import LabelChunks
 
 from lineageflow import lineage
 from lineageflow.export.ctc import write_ctc
-from lineageflow.io import read_table
+from lineageflow.io import LabelChunks, read_table
 
 log = logging.getLogger("lineageflow")
 

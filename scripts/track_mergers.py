@@ -4,10 +4,9 @@ import logging
 
 import numpy as np
 from _helpers import run
-from classify_train import LabelChunks
 
 from lineageflow import mergers
-from lineageflow.io import open_movie, read_chunk, read_table, write_label_chunk, write_table
+from lineageflow.io import LabelChunks, open_movie, read_chunk, read_table, write_label_chunk, write_table
 
 log = logging.getLogger("lineageflow")
 

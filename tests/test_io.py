@@ -683,3 +683,16 @@ def test_read_tables_refuses_a_table_from_another_dataset(tmp_path):
     assert len(table) == 2 and meta["n_frames"] == 5
     with pytest.raises(InputError, match="b.parquet"):
         read_tables([tmp_path / "a.parquet", tmp_path / "b.parquet"])
+
+
+def test_label_chunks_serve_any_frame(tmp_path):
+    from lineageflow.io import LabelChunks, write_label_chunk
+
+    a = np.arange(2 * 4 * 4, dtype=np.uint32).reshape(2, 4, 4)
+    write_label_chunk(tmp_path / "a.h5", a, t0=0)
+    write_label_chunk(tmp_path / "b.h5", a + 100, t0=2)
+    chunks = LabelChunks([tmp_path / "a.h5", tmp_path / "b.h5"])
+    np.testing.assert_array_equal(chunks(3), a[1] + 100)
+    np.testing.assert_array_equal(chunks(0), a[0])
+    with pytest.raises(InputError, match="frame 7"):
+        chunks(7)

@@ -271,6 +271,24 @@ def read_chunk(path: str | Path, dataset: str) -> tuple[np.ndarray, int]:
         raise InputError(f"{path}: not a lineageflow {dataset} chunk: {exc}") from exc
 
 
+class LabelChunks:
+    """Label image of any frame, read from per-chunk HDF5 files (one chunk in memory at a time)."""
+
+    def __init__(self, paths):
+        self.paths, self._arr, self._t0 = [str(p) for p in paths], None, 0
+
+    def __call__(self, t: int) -> np.ndarray:
+        if self._arr is None or not self._t0 <= t < self._t0 + len(self._arr):
+            for path in self.paths:
+                arr, t0 = read_chunk(path, "labels")
+                if t0 <= t < t0 + len(arr):
+                    self._arr, self._t0 = arr, t0
+                    break
+            else:
+                raise InputError(f"no label chunk holds frame {t} (chunks: {', '.join(self.paths)})")
+        return self._arr[t - self._t0]
+
+
 def write_table(path: str | Path, df: pd.DataFrame, metadata: dict | None = None) -> None:
     """Write an object table as Parquet, with lineageflow metadata (e.g. which movie it came from)."""
     import pyarrow as pa
