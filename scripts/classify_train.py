@@ -26,33 +26,22 @@ def main(smk):
         labels_at, n_frames = (lambda t: frames[t][0]), movie.n_frames
         log.info("training sequence %s: %d objects in %d frames", p.train_raw, len(table), n_frames)
     if p.source == "csv":
-        ann = annotations.read_annotation_csv(smk.input.annotations, [table], labels=lambda t, z, y, x: int(labels_at(t)[(y, x) if len(p.shape) == 2 else (z, y, x)]),
-                                              n_frames=p.n_frames)
+        def label_at(t, z, y, x):
+            return int(labels_at(t)[(y, x) if len(p.shape) == 2 else (z, y, x)])
+
+        ann = annotations.read_annotation_csv(smk.input.annotations, [table], labels=label_at, n_frames=p.n_frames)
     elif p.source in ("gt", "train"):
         ann = annotations.annotations_from_gt_dir(p.gt, range(n_frames), labels_at, table)
     else:
         ann = None
-    info = {k: meta.get(k) for k in ("spatial_shape", "n_frames", "voxel_size")}
     count_clf = division_clf = None
     if ann is not None:
         log.info("annotations (%s): %s", p.source, ann.groupby(["kind", "value"]).size().to_dict())
-        counts = annotations.targets(ann, table, "count")
         # GT-derived annotations may all be one class (GT masks as label images): then "always that class"
-        count_clf = classifiers.train_count_classifier(
-            [table], [counts], max_count=p.max_count, n_trees=c["n_trees"], seed=c["seed"], n_jobs=smk.threads,
-            source=p.source, info=info, allow_single_class=p.source in ("gt", "train"))
-        by_frame = {t: g for t, g in table.groupby("frame")}
-        pairs, divs = [], []
-        for t in range(n_frames):
-            if t in by_frame:
-                pairs.append((by_frame[t], by_frame.get(t + 1)))
-                divs.append(annotations.targets(ann, by_frame[t], "division"))
-        if sum(int((d == 1).sum()) for d in divs):
-            division_clf = classifiers.train_division_classifier(
-                pairs, divs, max_distance=p.max_distance, n_trees=c["n_trees"], seed=c["seed"], n_jobs=smk.threads,
-                source=p.source, info=info)
-        else:
-            log.warning("no division among the annotations: no division classifier (P(division) = 0 everywhere)")
+        count_clf, division_clf = classifiers.train_from_annotations(
+            table, ann, max_count=p.max_count, max_distance=p.max_distance, n_trees=c["n_trees"], seed=c["seed"],
+            n_jobs=smk.threads, source=p.source, allow_single_class=p.source in ("gt", "train"),
+            info={k: meta.get(k) for k in ("spatial_shape", "n_frames", "voxel_size")})
     else:
         log.warning("no annotations: fall-backs P(count=1) = %s, P(division) = 0", c["fallback_confidence"])
     classifiers.save_optional(count_clf, smk.output.counts, kind="count")

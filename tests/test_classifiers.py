@@ -344,3 +344,31 @@ def test_classifier_from_other_dimensionality(count_data):
     t3 = object_features(lab, np.ones(lab.shape), frame=0, voxel_size=(1, 1, 1))
     with pytest.raises(InputError, match="trained on 2D objects, the object table is 3D"):
         predict_counts(clf, t3)
+
+
+def test_train_from_annotations_gives_both_classifiers_or_no_division():
+    import pandas as pd
+
+    from lineageflow.classifiers import train_from_annotations
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for t in range(4):
+        for lab in range(1, 9):
+            big = lab <= 2
+            rows.append({"frame": t, "label": lab, "pos_z": 0.0, "pos_y": 10.0 * lab, "pos_x": 5.0 * t,
+                         "size": 200 if big else 100, "volume": 200.0 if big else 100.0})
+    from lineageflow.features import FEATURE_COLUMNS
+    table = pd.DataFrame(rows)
+    for col in FEATURE_COLUMNS:
+        if col not in table:
+            table[col] = rng.uniform(1, 2, len(table))
+    table["spatial_ndim"] = 2
+    ann = pd.DataFrame([(r["frame"], r["label"], "count", 2 if r["label"] <= 2 else 1) for r in rows] +
+                       [(r["frame"], r["label"], "division", 0) for r in rows],
+                       columns=["frame", "label", "kind", "value"])
+    count_clf, division_clf = train_from_annotations(table, ann, max_count=2, max_distance=30, n_trees=10)
+    assert count_clf.kind == "count" and division_clf is None
+    ann.loc[(ann["kind"] == "division") & (ann["frame"] == 1) & (ann["label"] == 5), "value"] = 1
+    _, division_clf = train_from_annotations(table, ann, max_count=2, max_distance=30, n_trees=10)
+    assert division_clf is not None and division_clf.kind == "division"

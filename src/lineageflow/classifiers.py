@@ -515,3 +515,36 @@ def classify_table(
         out[c] = counts[c].to_numpy()
     out["p_division"] = p_div
     return out
+
+
+def train_from_annotations(
+    table: pd.DataFrame,
+    annotations_table: pd.DataFrame,
+    *,
+    max_count: int,
+    max_distance: float,
+    n_trees: int = 100,
+    seed: int = 0,
+    n_jobs: int = 1,
+    source: str = "",
+    info: dict | None = None,
+    allow_single_class: bool = False,
+) -> tuple[ObjectClassifier, ObjectClassifier | None]:
+    """Both classifiers from one movie's objects and their annotations (long table, see ``annotations``).
+
+    The division classifier is None (logged) when no annotated object divides.
+    """
+    from .annotations import targets
+
+    count_clf = train_count_classifier(
+        [table], [targets(annotations_table, table, "count")], max_count=max_count, n_trees=n_trees, seed=seed,
+        n_jobs=n_jobs, source=source, info=info, allow_single_class=allow_single_class)
+    by_frame = dict(tuple(table.groupby("frame", sort=True)))
+    pairs = [(g, by_frame.get(t + 1)) for t, g in by_frame.items()]
+    divs = [targets(annotations_table, g, "division") for g in by_frame.values()]
+    if not any((d == 1).any() for d in divs):
+        log.warning("no division among the annotations: no division classifier (P(division) = 0 everywhere)")
+        return count_clf, None
+    division_clf = train_division_classifier(pairs, divs, max_distance=max_distance, n_trees=n_trees, seed=seed,
+                                             n_jobs=n_jobs, source=source, info=info)
+    return count_clf, division_clf
