@@ -5,25 +5,30 @@ from lineageflow import config as lf_config
 from lineageflow import inputs as lf_inputs
 from lineageflow.errors import LineageflowError
 from lineageflow.plan import frame_chunks
+from lineageflow.windows import chunks_of_window, time_windows
 
 
 def _resolve_run(cfg):
-    """Validate the config and resolve inputs; stop with one clear message before any job runs."""
+    """Validate the config, resolve inputs and plan the jobs; stop with one clear message before any job runs."""
     try:
         valid = lf_config.validate_config(cfg, lf_config.load_schema(workflow.source_path("../config/schema.yaml")))
-        return valid, lf_inputs.resolve(valid)
+        run = lf_inputs.resolve(valid)
+        chunks = frame_chunks(run.n_frames, valid["frames_per_job"])
+        windows = time_windows(run.n_frames, valid["window_size"], valid["overlap"])
+        return valid, run, chunks, windows
     except LineageflowError as exc:
         sys.stderr.write(f"lineageflow: {exc}\n")
         sys.exit(1)
 
 
-config, RUN = _resolve_run(config)
+# frame chunks (per-frame stages) and tracking windows are known from the movie's length: no checkpoints
+config, RUN, CHUNKS, WINDOWS = _resolve_run(config)
 OUT = RUN.out
-CHUNKS = frame_chunks(RUN.n_frames, config["frames_per_job"])
 
 
 wildcard_constraints:
     chunk="|".join(CHUNKS),
+    window="|".join(WINDOWS),
 
 
 def raw_input():
@@ -42,6 +47,36 @@ def raw_params():
 
 def chunk_range(wildcards):
     return CHUNKS[wildcards.chunk]
+
+
+def window_range(wildcards):
+    return WINDOWS[wildcards.window]
+
+
+def window_tables(kind):
+    """Input function: the chunk tables (features or class probabilities) a window reads, and no others."""
+    folder = {"features": "objects/features", "probabilities": "classify/probabilities"}[kind]
+
+    def tables(wildcards):
+        ids = chunks_of_window(*WINDOWS[wildcards.window], CHUNKS)
+        return [f"{OUT}/{folder}/{c}.parquet" for c in ids]
+
+    return tables
+
+
+def gurobi_tokens():
+    """Licence tokens a solving job holds (the `gurobi` resource; cap it with --resources gurobi=N)."""
+    return 1 if config["tracking"]["solver"] in ("auto", "gurobi") else 0
+
+
+def solve_runtime(attempt):
+    """Minutes for a solving job: the solver's time limit plus building and I/O, more on each retry."""
+    limit = config["tracking"]["time_limit"]
+    return (int(limit // 60) + 15 if limit else 60) * attempt
+
+
+def window_results(kind):
+    return expand(f"{OUT}/track/windows/{{window}}/{kind}", window=WINDOWS)
 
 
 def all_outputs():

@@ -1,33 +1,65 @@
-# Tracking: conservation-tracking ILP over the movie, merger resolution, lineage graph.
+# Tracking: one conservation-tracking ILP per time window (all in parallel), stitching, mergers, lineage graph.
 
 
-rule track_solve:
+rule track_window:
     input:
-        tables=expand(f"{OUT}/objects/features/{{chunk}}.parquet", chunk=CHUNKS),
-        probabilities=expand(f"{OUT}/classify/probabilities/{{chunk}}.parquet", chunk=CHUNKS),
+        tables=window_tables("features"),
+        probabilities=window_tables("probabilities"),
+    output:
+        nodes=f"{OUT}/track/windows/{{window}}/nodes.parquet",
+        edges=f"{OUT}/track/windows/{{window}}/edges.parquet",
+        summary=f"{OUT}/track/windows/{{window}}/solution.json",
+    params:
+        tracking=config["tracking"],
+        frames=window_range,
+        n_frames=RUN.n_frames,
+        failed_model=lambda wc: f"{OUT}/logs/track_window/{wc.window}_failed_model.lp",
+    threads: config["threads"]
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=lambda wc, attempt: solve_runtime(attempt),
+        gurobi=gurobi_tokens(),
+    log:
+        f"{OUT}/logs/track_window/{{window}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/track_window/{{window}}.tsv"
+    conda:
+        "../envs/lineageflow.yaml"
+    script:
+        "../scripts/track_window.py"
+
+
+rule track_stitch:
+    input:
+        nodes=window_results("nodes.parquet"),
+        edges=window_results("edges.parquet"),
+        summaries=window_results("solution.json"),
     output:
         nodes=f"{OUT}/track/solution_nodes.parquet",
         edges=f"{OUT}/track/solution_edges.parquet",
         summary=f"{OUT}/track/solution.json",
     params:
         tracking=config["tracking"],
+        windows=WINDOWS,
         n_frames=RUN.n_frames,
-        failed_model=f"{OUT}/logs/track_solve_failed_model.lp",
-    threads: config["threads"]
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
+        gurobi=gurobi_tokens(),
     log:
-        f"{OUT}/logs/track_solve.log",
+        f"{OUT}/logs/track_stitch.log",
     benchmark:
-        f"{OUT}/benchmarks/track_solve.tsv"
+        f"{OUT}/benchmarks/track_stitch.tsv"
     conda:
         "../envs/lineageflow.yaml"
     script:
-        "../scripts/track_solve.py"
+        "../scripts/track_stitch.py"
 
 
 rule track_mergers:
     input:
-        nodes=rules.track_solve.output.nodes,
-        edges=rules.track_solve.output.edges,
+        nodes=rules.track_stitch.output.nodes,
+        edges=rules.track_stitch.output.edges,
         labels=expand(f"{OUT}/objects/labels/{{chunk}}.h5", chunk=CHUNKS),
         raw=raw_input(),
     output:

@@ -1,0 +1,166 @@
+"""Stitch window solutions into one tracking solution of the whole movie.
+
+Window k owns the frames from the cut before it to the cut after it (a cut is the middle of an overlap, see
+:func:`lineageflow.windows.owned_frames`); the stitched solution takes each object's count and each link inside
+those frames from the owning window. At a cut c the windows disagree only in how frame c − 1 (taken from the
+earlier window) connects to frame c (taken from the later one): a window may keep an object its neighbour dropped,
+a division may straddle the cut, a merger's flow may not match. The links across the cut are therefore decided
+by a small ILP of the same energy with everything else fixed: the counts of both frames, the in-flow of frame
+c − 1 and the out-flow of frame c. Its free variables are the crossing links, the divisions of frame c − 1 and
+the disappearances / appearances at the cut (not free: they cost what they cost in the global model). It is
+always feasible (every object may end at the cut and start after it), so the result is always a valid lineage,
+and :func:`check` verifies that on the global model.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from . import ilp
+from .errors import InputError
+from .windows import NODE_RESULT_COLUMNS, WindowResult, links, owned_frames, tracking_params
+
+log = logging.getLogger("lineageflow")
+
+KEY = ["frame", "label"]
+EDGE_KEY = ["frame", "label_src", "label_dst"]
+
+
+@dataclass
+class Stitched:
+    nodes: pd.DataFrame  # every detection of the movie with count, appear, disappear, divide
+    edges: pd.DataFrame  # active links with flow
+    seams: list[dict] = field(default_factory=list)
+
+
+def _fix(model: ilp.TrackingModel, rows: np.ndarray, counts: np.ndarray, block: str | None) -> None:
+    """Fix the counts of detections ``rows`` and (optionally) their appearance ``a`` or disappearance ``d``
+    to the count: all their flow on that side is outside the seam model."""
+    N = model.params.max_count
+    lb, ub = model.milp.lb, model.milp.ub
+    for i, x in zip(rows.tolist(), counts.tolist()):
+        s0 = model.cols["s"] + i * N
+        lb[s0 : s0 + N] = 0.0
+        ub[s0 : s0 + N] = 0.0
+        if x > 0:
+            lb[s0 + x - 1] = ub[s0 + x - 1] = 1.0
+        if block is not None:
+            lb[model.cols[block] + i] = ub[model.cols[block] + i] = float(x)
+
+
+def solve_seam(before: pd.DataFrame, after: pd.DataFrame, tracking: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """Links between ``before`` (frame c − 1, solved by the earlier window) and ``after`` (frame c, by the later).
+
+    Returns (before's new disappear/divide, after's new appear, crossing links) — see the module docstring.
+    """
+    params = tracking_params(tracking)
+    nb = len(before)
+    seam_nodes = pd.concat([before, after.assign(p_division=0.0)], ignore_index=True)
+    edges = links(seam_nodes, tracking)
+    model = ilp.build(seam_nodes, edges, params, free_appearance_frames=[], free_disappearance_frames=[], names=False)
+    counts = seam_nodes["count"].to_numpy(np.int64)
+    idx = np.arange(len(seam_nodes))
+    _fix(model, idx[:nb], counts[:nb], "a")  # frame c − 1: in-flow comes from the earlier window
+    _fix(model, idx[nb:], counts[nb:], "d")  # frame c: out-flow (and divisions) are the later window's
+    sol = ilp.solve(model, tracking["solver"], gap=0.0, time_limit=None, threads=1)
+    got = seam_nodes[KEY].merge(sol.nodes, on=KEY, validate="one_to_one")
+    info = {"n_candidate_links": int(len(edges)), "solver": sol.solver, "status": sol.status}
+    return got.iloc[:nb].reset_index(drop=True), got.iloc[nb:].reset_index(drop=True), sol.edges, info
+
+
+def stitch(windows: dict[str, tuple[int, int]], results: dict[str, WindowResult], tracking: dict) -> Stitched:
+    """One solution of the whole movie from the window solutions (``results`` keyed like ``windows``)."""
+    if set(windows) != set(results):
+        raise InputError(f"stitch: window results {sorted(results)} do not match the window plan {sorted(windows)}")
+    owned = owned_frames(windows)
+    ids = sorted(windows, key=lambda w: windows[w])
+    node_parts, edge_parts = [], []
+    for w in ids:
+        a, b = owned[w]
+        r = results[w]
+        node_parts.append(r.nodes[(r.nodes["frame"] >= a) & (r.nodes["frame"] < b)])
+        edge_parts.append(r.edges[(r.edges["frame"] >= a) & (r.edges["frame"] < b - 1)])
+    nodes = pd.concat(node_parts, ignore_index=True)
+    seams = []
+    for w0, w1 in zip(ids, ids[1:]):
+        c = owned[w1][0]
+        before = nodes[nodes["frame"] == c - 1]
+        after = nodes[nodes["frame"] == c]
+        seam = {"cut": c, "windows": [w0, w1]}
+        # what each window said about the crossing links (both have them when the overlap is >= 2 frames)
+        said = {w: results[w].edges[results[w].edges["frame"] == c - 1][EDGE_KEY]
+                for w in (w0, w1) if windows[w][0] <= c - 1 and windows[w][1] > c}
+        if before.empty and after.empty:
+            seams.append(seam | {"n_links": 0})
+            continue
+        b_new, a_new, crossing, info = solve_seam(before, after, tracking)
+        nodes = nodes.set_index(KEY)
+        nodes.update(b_new.set_index(KEY)[["disappear", "divide"]])
+        nodes.update(a_new.set_index(KEY)[["appear"]])
+        nodes = nodes.reset_index()
+        edge_parts.append(crossing)
+        mine = set(map(tuple, crossing[EDGE_KEY].to_numpy().tolist()))
+        for w, e in said.items():
+            theirs = set(map(tuple, e.to_numpy().tolist()))
+            seam[f"links_differing_from_{w}"] = len(mine ^ theirs)
+        seam |= info | {"n_links": len(mine),
+                        "n_ends_at_cut": int(b_new["disappear"].sum()), "n_starts_at_cut": int(a_new["appear"].sum()),
+                        "n_divisions_at_cut": int(b_new["divide"].sum())}
+        seams.append(seam)
+    for col in NODE_RESULT_COLUMNS:
+        nodes[col] = nodes[col].astype(np.int64)
+    nodes = nodes.sort_values(KEY, ignore_index=True)
+    edges = pd.concat(edge_parts, ignore_index=True).sort_values(EDGE_KEY, ignore_index=True)
+    edges = edges[EDGE_KEY + ["flow"]].astype(np.int64)
+    return Stitched(nodes=nodes, edges=edges, seams=seams)
+
+
+def check(stitched: Stitched, tracking: dict, n_frames: int) -> tuple[float, list[str]]:
+    """Energy of the stitched solution under the global model of the whole movie, and every rule it breaks
+    (the global model is only built, never solved)."""
+    nodes = stitched.nodes
+    if nodes.empty:
+        return 0.0, []
+    det = nodes.drop(columns=NODE_RESULT_COLUMNS)
+    model = ilp.build(det, links(det, tracking), tracking_params(tracking), free_appearance_frames=[0],
+                      free_disappearance_frames=[n_frames - 1], names=False)
+    sol = ilp.TrackingSolution(nodes=nodes[KEY + NODE_RESULT_COLUMNS], edges=stitched.edges, objective=np.nan,
+                               gap=None, status="stitched", solver="", reason="", seconds=0.0, n_variables=0,
+                               n_constraints=0)
+    energy = ilp.energy(model, sol)
+    sol.objective = energy
+    return energy, ilp.check_solution(model, sol)
+
+
+def summary(stitched: Stitched, results: dict[str, WindowResult], energy: float) -> dict:
+    """solution.json: the stitched solution's counts and energy, every window's solve, every seam."""
+    n, e = stitched.nodes, stitched.edges
+    ws = [results[w].summary | {"window": w} for w in sorted(results, key=lambda w: results[w].summary["frames"])]
+    solved = [s for s in ws if s.get("status") != "empty"]
+    statuses = {s["status"] for s in solved}
+    gaps = [s["gap"] for s in solved if s.get("gap") is not None]
+    return {
+        "solver": ",".join(sorted({s["solver"] for s in solved})) or None,
+        "reason": solved[0]["reason"] + (" (first window; every window's own in 'windows')" if len(solved) > 1 else "")
+        if solved else "no objects",
+        "status": "time_limit" if "time_limit" in statuses else ("optimal" if solved else "empty"),
+        "gap": max(gaps) if gaps else None,
+        "objective": energy,  # energy of the stitched solution under the global model
+        "window_objectives": float(sum(s.get("objective") or 0.0 for s in solved)),
+        "seconds": float(sum(s.get("seconds", 0.0) for s in solved)),
+        "n_windows": len(ws),
+        "n_detections": int(len(n)),
+        "n_active": int((n["count"] > 0).sum()),
+        "n_false_detections": int((n["count"] == 0).sum()),
+        "n_mergers": int((n["count"] > 1).sum()),
+        "n_divisions": int(n["divide"].sum()),
+        "n_appearances": int(n["appear"].sum()),
+        "n_disappearances": int(n["disappear"].sum()),
+        "n_links": int(len(e)),
+        "windows": ws,
+        "seams": stitched.seams,
+    }
