@@ -23,6 +23,9 @@ rule classify_train:
         objects=config["objects"],
         channel=config["channel"],
     threads: config["threads"]
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 60 * attempt,
     log:
         f"{OUT}/logs/classify_train.log",
     benchmark:
@@ -45,6 +48,9 @@ rule classify_apply:
         n_frames=RUN.n_frames,
         classify=config["classify"],
         max_count=config["tracking"]["max_count"],
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=lambda wc, attempt: 20 * attempt,
     log:
         f"{OUT}/logs/classify_apply/{{chunk}}.log",
     benchmark:

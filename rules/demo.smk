@@ -6,6 +6,9 @@ rule demo_data:
         directory(f"{OUT}/demo"),
     params:
         demo=config["demo"],
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
     log:
         f"{OUT}/logs/demo_data.log",
     benchmark:

@@ -9,6 +9,9 @@ rule evaluate_tracking:
         f"{OUT}/eval/metrics.json",
     params:
         gt=RUN.eval_gt,
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 60 * attempt,
     log:
         f"{OUT}/logs/evaluate_tracking.log",
     benchmark:

@@ -13,6 +13,9 @@ if RUN.objects_from == "labels":
             frames=chunk_range,
             shape=RUN.spatial_shape,
             objects=config["objects"],
+        resources:
+            mem_mb=lambda wc, attempt: 2000 * attempt,
+            runtime=lambda wc, attempt: 20 * attempt,
         log:
             f"{OUT}/logs/objects_relabel/{{chunk}}.log",
         benchmark:
@@ -35,6 +38,9 @@ else:
             axes=config["pixels"]["probabilities_axes"],
             voxel_size=RUN.voxel_size,
             objects=config["objects"],
+        resources:
+            mem_mb=lambda wc, attempt: 2000 * attempt,
+            runtime=lambda wc, attempt: 20 * attempt,
         log:
             f"{OUT}/logs/objects_threshold/{{chunk}}.log",
         benchmark:
@@ -54,6 +60,9 @@ rule objects_features:
     params:
         raw=raw_params(),
         voxel_size=RUN.voxel_size,
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=lambda wc, attempt: 20 * attempt,
     log:
         f"{OUT}/logs/objects_features/{{chunk}}.log",
     benchmark:
@@ -73,6 +82,9 @@ rule objects_evaluate:
     params:
         gt=RUN.eval_gt,
         shape=RUN.spatial_shape,
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=lambda wc, attempt: 20 * attempt,
     log:
         f"{OUT}/logs/objects_evaluate.log",
     benchmark:

@@ -16,6 +16,9 @@ rule pixels_train:
         voxel_size=RUN.voxel_size,
         pixels=config["pixels"],
     threads: config["threads"]
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 60 * attempt,
     log:
         f"{OUT}/logs/pixels_train.log",
     benchmark:
@@ -36,6 +39,9 @@ rule pixels_predict:
         raw=raw_params(),
         frames=chunk_range,
     threads: config["threads"]
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
     log:
         f"{OUT}/logs/pixels_predict/{{chunk}}.log",
     benchmark:

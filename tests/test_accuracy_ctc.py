@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from conftest import require_shared
 from test_workflow import snakemake
 
@@ -12,14 +14,34 @@ def metrics_of(out):
     return m
 
 
-def test_sim_from_raw_pixels(tmp_path):
-    """Fluo-N2DH-SIM+/01 from raw pixels, trained on scribbles and annotations from its own GT."""
+@pytest.fixture(scope="module")
+def sim_global(tmp_path_factory):
+    """Fluo-N2DH-SIM+/01 from raw pixels, tracked as one global window."""
     seq = require_shared("Fluo-N2DH-SIM+", "01")
-    out = tmp_path / "sim"
-    snakemake("--config", f"input={seq}", f"out={out}")
-    m = metrics_of(out)
+    out = tmp_path_factory.mktemp("sim") / "out"
+    snakemake("--config", f"input={seq}", f"out={out}", "window_size=0")
+    return seq, out, metrics_of(out)
+
+
+def test_sim_from_raw_pixels(sim_global):
+    """Trained on scribbles and annotations from its own GT."""
+    _, _, m = sim_global
     assert m["TRA"] >= 0.95
     assert m["division_f1"] >= 0.7
+
+
+def test_sim_windows_match_global(sim_global):
+    """W = 20, O = 5 on the same detections: only tracking reruns, and TRA stays within 0.002 of the global solve."""
+    seq, out, m_global = sim_global
+    proc = snakemake("--config", f"input={seq}", f"out={out}", "window_size=20", "overlap=5")
+    assert "track_window" in proc.text and "track_stitch" in proc.text
+    for upstream in ("pixels_predict", "objects_features", "classify_apply"):
+        assert upstream not in proc.text, upstream
+    solution = json.loads((out / "track" / "solution.json").read_text())
+    assert solution["n_windows"] == 4 and len(solution["seams"]) == 3
+    assert [w["frames"] for w in solution["windows"]] == [[0, 20], [15, 35], [30, 50], [45, 65]]
+    m = metrics_of(out)
+    assert abs(m["TRA"] - m_global["TRA"]) <= 0.002
 
 
 def test_sim_tracking_only_from_gt_masks(tmp_path):

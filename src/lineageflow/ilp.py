@@ -414,9 +414,17 @@ def build(
         )
         row_name_list = [f"{kind}{i}" for kind, cnt in row_names for i in range(cnt)]
 
+    # always-feasible start (a time limit then still leaves a solution): each object's most probable count
+    # (at least 1 when every object must be kept), appearing and disappearing where it is; no links, no divisions
+    start = np.zeros(n_cols)
+    best = np.argmin(det_energy[:, 1:], axis=1) + 1 if N else np.zeros(n, dtype=np.int64)
+    keep = (det_energy[np.arange(n), best] < det_energy[:, 0]) | params.keep_all_objects
+    start[s_col(node_ids[keep], best[keep])] = 1.0
+    start[a_col[keep]] = start[d_col[keep]] = best[keep]
     milp = solvers.MILP(
         c=cost, A=A, row_lower=np.concatenate(lo) if lo else np.zeros(0), row_upper=np.concatenate(up) if up else np.zeros(0),
         lb=lb, ub=ub, integrality=integ, var_names=var_names, row_names=row_name_list, objective_offset=offset,
+        start=start,
     )  # fmt: skip
     return TrackingModel(
         milp=milp,

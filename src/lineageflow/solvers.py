@@ -49,6 +49,7 @@ class MILP:
     var_names: list[str] | None = None
     row_names: list[str] | None = None
     objective_offset: float = 0.0
+    start: np.ndarray | None = None  # a feasible point given to the solver, kept if nothing better is found in time
 
     def __post_init__(self) -> None:
         self.c = np.asarray(self.c, dtype=float).ravel()
@@ -65,6 +66,8 @@ class MILP:
         if self.integrality.size != n:
             raise ValueError(f"integrality has {self.integrality.size} entries, expected {n}")
         self.objective_offset = float(self.objective_offset)
+        if self.start is not None:
+            self.start = _vec(self.start, n, "start")
 
     @property
     def n_vars(self) -> int:
@@ -318,6 +321,8 @@ def _run_gurobi(milp: MILP, gap: float, time_limit: float | None, threads: int, 
     if A.shape[0]:
         m.addMConstr(A, x, sense, rhs)
     m.ObjCon = milp.objective_offset
+    if milp.start is not None:
+        x.Start = milp.start
     m.update()
 
     def write(path: str) -> None:
@@ -386,6 +391,8 @@ def _run_cbc(milp: MILP, gap: float, time_limit: float | None, threads: int, see
         if not hasattr(m, key):
             raise SolverError(f"CBC option {key}={value!r}: python-mip's Model has no attribute {key!r}")
         setattr(m, key, value)
+    if milp.start is not None:
+        m.start = [(var, float(val)) for var, val in zip(v, milp.start.tolist())]
     build = time.perf_counter() - t0
 
     def write(path: str) -> None:
@@ -446,6 +453,8 @@ def _run_highs(milp: MILP, gap: float, time_limit: float | None, threads: int, s
     )  # fmt: skip
     if st == hs.HighsStatus.kError:
         return _Raw("error", detail="HiGHS rejected the model (passModel)")
+    if milp.start is not None:
+        h.setSolution(milp.n_vars, np.arange(milp.n_vars, dtype=np.int32), milp.start.astype(float))
 
     def write(path: str) -> None:
         if milp.var_names is not None and len(milp.var_names) == milp.n_vars:
@@ -566,6 +575,10 @@ def _close(raw: _Raw) -> None:
 def _result(milp: MILP, raw: _Raw, name: str, reason: str, time_limit, failed_model_path) -> MILPResult:
     """MILPResult from a backend's report, or SolverError (with the model written) when there is no solution."""
     label = _LABEL[name]
+    if raw.status == "no_solution" and milp.start is not None and milp.max_violation(milp.start) <= 1e-6:
+        # the solver stopped before it looked at our start (CBC does under very short limits): keep the start
+        log.warning("%s found no solution within %s s; keeping the start solution given to it", label, time_limit)
+        raw.status, raw.x, raw.detail = "time_limit", milp.start, raw.detail + "; start solution kept"
     if raw.status not in ("optimal", "time_limit") or raw.x is None:
         what = {
             "infeasible": "the model is infeasible",

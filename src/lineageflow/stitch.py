@@ -164,3 +164,19 @@ def summary(stitched: Stitched, results: dict[str, WindowResult], energy: float)
         "windows": ws,
         "seams": stitched.seams,
     }
+
+
+def solve_windowed(nodes: pd.DataFrame, tracking: dict, n_frames: int, window_size: int, overlap: int, *,
+                   free_inner_edges: bool = True) -> tuple[Stitched, dict]:
+    """The workflow's tracking in one process (notebooks, benchmarks): every window in turn, the stitch, the
+    check. Returns the stitched solution and its solution.json summary."""
+    from .windows import solve_window, time_windows
+
+    plan = time_windows(n_frames, window_size, overlap)
+    results = {w: solve_window(nodes, tracking, a, b, n_frames, free_inner_edges=free_inner_edges)
+               for w, (a, b) in plan.items()}
+    st = stitch(plan, results, tracking)
+    energy, problems = check(st, tracking, n_frames)
+    if problems:
+        raise RuntimeError("the stitched solution is not a valid lineage:\n" + "\n".join(problems[:20]))
+    return st, summary(st, results, energy)

@@ -1,0 +1,318 @@
+"""Overlapping time windows: the plan (time_windows, cut_frames, owned_frames, chunks_of_window) and one window's
+solve (solve_window) on generated movies, with the real solvers.
+
+``movie`` and ``tracking_config`` are also used by test_stitch.py.
+"""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT
+
+from lineageflow import stitch
+from lineageflow.config import load_schema, validate_config
+from lineageflow.errors import ConfigError
+from lineageflow.plan import frame_chunks
+from lineageflow.solvers import SolverError
+from lineageflow.windows import (
+    NODE_RESULT_COLUMNS,
+    chunks_of_window,
+    cut_frames,
+    owned_frames,
+    solve_window,
+    time_windows,
+)
+
+# ---------------------------------------------------------------- generated data (shared with test_stitch.py)
+
+_SCHEMA = load_schema(ROOT / "config" / "schema.yaml")
+
+
+def tracking_config(**overrides) -> dict:
+    """The config's ``tracking`` section with the schema defaults, then ``overrides``."""
+    tracking = validate_config({}, _SCHEMA)["tracking"]
+    return {**tracking, **overrides}
+
+
+FIELD = 300.0  # the field of view is [0, FIELD)² (2D: pos_z = 0)
+_KIND_PROBS = {
+    "one": (0.04, 0.92, 0.04),  # P(count = 0, 1, 2): a clear single cell
+    "two": (0.02, 0.08, 0.90),  # a merger of two cells
+    "false": (0.90, 0.08, 0.02),  # a likely false detection
+}
+
+
+def movie(seed=0, n_frames=30, n_cells=10, n_divisions=2, n_false=6, n_missing=4, noise=1.0, spacing=55.0,
+          gap_frames=()):
+    """A seeded 2D movie as a tracking node table (frame, label, pos_z/y/x, p_count_0..2, p_division,
+    border_distance, border_distance_yx, plus the generator's ``cell`` id, -1 for false detections).
+
+    ``n_cells`` cells start on a grid ``spacing`` apart and drift with Gaussian ``noise``; ``n_divisions`` of them
+    divide (P(division) 0.9 in the mother's last frame, daughters 12 apart); ``n_missing`` detections of cells are
+    dropped and ``n_false`` false detections are scattered; ``gap_frames`` have no detections at all.
+    """
+    rng = np.random.default_rng(seed)
+    side = int(np.ceil(np.sqrt(n_cells)))
+    alive = [(i, 40 + spacing * (i // side), 40 + spacing * (i % side)) for i in range(n_cells)]
+    drift = {i: rng.normal(0, 0.5, 2) for i in range(n_cells)}
+    mothers = rng.choice(n_cells, n_divisions, replace=False)
+    divide_at = {int(c): int(t) for c, t in zip(mothers, rng.integers(4, n_frames - 4, n_divisions))}
+    rows, next_cell = [], n_cells
+    for t in range(n_frames):
+        moved = []
+        for label, (cell, y, x) in enumerate(alive, start=1):
+            dividing = divide_at.get(cell) == t
+            rows.append({"frame": t, "label": label, "pos_z": 0.0, "pos_y": y, "pos_x": x, "kind": "one",
+                         "p_division": 0.9 if dividing else float(rng.uniform(0.0, 0.05)), "cell": cell})
+            if dividing:
+                for side_ in (-1, 1):
+                    drift[next_cell] = drift[cell]
+                    moved.append((next_cell, y + 6 * side_ + rng.normal(0, noise), x + rng.normal(0, noise)))
+                    next_cell += 1
+            else:
+                dy, dx = drift[cell] + rng.normal(0, noise, 2)
+                moved.append((cell, y + dy, x + dx))
+        alive = moved
+    table = pd.DataFrame(rows)
+    if n_missing:
+        can_miss = np.flatnonzero((table["frame"] > 0) & (table["frame"] < n_frames - 1) & (table["p_division"] < 0.5))
+        table = table.drop(index=rng.choice(can_miss, n_missing, replace=False))
+    false = [{"frame": int(rng.integers(0, n_frames)), "label": 1000 + i, "pos_z": 0.0,
+              "pos_y": float(rng.uniform(10, FIELD - 10)), "pos_x": float(rng.uniform(10, FIELD - 10)),
+              "kind": "false", "p_division": 0.0, "cell": -1} for i in range(n_false)]
+    table = pd.concat([table, pd.DataFrame(false)], ignore_index=True)
+    table = table[~table["frame"].isin(list(gap_frames))]
+    probs = np.array([_KIND_PROBS[k] for k in table["kind"]], dtype=float).reshape(-1, 3)
+    probs += rng.uniform(0, 0.03, probs.shape)
+    probs /= probs.sum(axis=1, keepdims=True)
+    for k in range(3):
+        table[f"p_count_{k}"] = probs[:, k]
+    pos = table[["pos_y", "pos_x"]].to_numpy()
+    border = np.minimum(pos, FIELD - pos).min(axis=1).clip(0)
+    table = table.assign(border_distance=border, border_distance_yx=border).drop(columns=["kind"])
+    return table.sort_values(["frame", "label"], ignore_index=True)
+
+
+def single_window(n_frames):
+    return time_windows(n_frames, 0, 0)
+
+
+# ---------------------------------------------------------------- time_windows
+
+
+PLANS = [(30, 10, 0), (30, 10, 1), (30, 10, 2), (30, 8, 5), (30, 6, 5), (31, 7, 3), (45, 20, 5), (100, 50, 5),
+         (16, 10, 5), (5, 2, 0), (5, 2, 1), (7, 3, 2), (12, 11, 10), (200, 13, 4)]
+
+
+@pytest.mark.parametrize(("n", "W", "O"), PLANS)
+def test_plan_shape(n, W, O):
+    windows = time_windows(n, W, O)
+    assert len(windows) >= 2
+    spans = list(windows.values())
+    assert spans == sorted(spans)
+    width = max(4, len(str(n - 1)))
+    for wid, (a, b) in windows.items():
+        assert re.fullmatch(rf"\d{{{width}}}-\d{{{width}}}", wid), wid
+        assert wid == f"{a:0{width}d}-{b - 1:0{width}d}"  # the id is the inclusive range of the half-open one
+        assert 0 <= a < b <= n
+        assert b - a == W  # every window has W frames, the last one too
+    assert spans[0][0] == 0 and spans[-1][1] == n
+    for (a0, b0), (a1, b1) in zip(spans, spans[1:]):
+        assert a0 < a1 and b0 < b1
+        assert b0 - a1 >= O  # consecutive windows overlap by at least O (the last one may by more)
+    for (a0, b0), (a1, b1) in zip(spans[:-2], spans[1:-1]):
+        assert b0 - a1 == O  # all but the shifted last window step by exactly W - O
+    covered = np.zeros(n, dtype=int)
+    for a, b in spans:
+        covered[a:b] += 1
+    assert covered.min() >= 1
+
+
+def test_plan_ids_and_ranges_by_example():
+    assert time_windows(45, 20, 5) == {"0000-0019": (0, 20), "0015-0034": (15, 35), "0025-0044": (25, 45)}
+    assert time_windows(30, 10, 0) == {"0000-0009": (0, 10), "0010-0019": (10, 20), "0020-0029": (20, 30)}
+    # the last window is shifted back to end on the last frame with W frames
+    assert time_windows(16, 10, 5) == {"0000-0009": (0, 10), "0005-0014": (5, 15), "0006-0015": (6, 16)}
+    # ids widen for long movies
+    assert list(time_windows(12345, 10000, 10)) == ["00000-09999", "02345-12344"]
+
+
+@pytest.mark.parametrize(("n", "W", "O"), [(30, 0, 0), (30, 0, 5), (30, 30, 5), (30, 31, 5), (30, 1000, 29),
+                                           (1, 0, 0), (2, 2, 1), (4, 0, 3)])
+def test_window_size_zero_or_at_least_the_movie_is_one_window(n, W, O):
+    assert time_windows(n, W, O) == {f"0000-{n - 1:04d}": (0, n)}
+
+
+@pytest.mark.parametrize(("n", "W", "O", "key", "values"), [
+    (30, 1, 0, "window_size", ["= 1"]),
+    (30, -3, 0, "window_size", ["= -3"]),
+    (30, 5, 5, "overlap", ["= 5", "'window_size' = 5"]),
+    (30, 5, 7, "overlap", ["= 7", "'window_size' = 5"]),
+    (30, 10, -1, "overlap", ["= -1"]),
+    (4, 0, 5, "overlap", ["= 5", "4 frames"]),
+    (4, 10, 5, "overlap", ["= 5", "4 frames"]),
+    (4, 0, 4, "overlap", ["= 4", "4 frames"]),
+])
+def test_bad_plan_is_a_config_error_naming_the_key_and_values(n, W, O, key, values):
+    with pytest.raises(ConfigError) as err:
+        time_windows(n, W, O)
+    msg = str(err.value)
+    assert f"'{key}'" in msg
+    for v in values:
+        assert v in msg, msg
+
+
+def test_movie_without_frames_is_an_error():
+    with pytest.raises(ConfigError, match="0 frames"):
+        time_windows(0, 10, 2)
+
+
+# ---------------------------------------------------------------- cut_frames, owned_frames
+
+
+@pytest.mark.parametrize(("n", "W", "O"), PLANS)
+def test_cuts_lie_in_the_middle_of_the_overlaps_and_owned_ranges_partition_the_movie(n, W, O):
+    windows = time_windows(n, W, O)
+    spans = list(windows.values())
+    cuts = cut_frames(windows)
+    assert len(cuts) == len(windows) - 1
+    assert cuts == sorted(set(cuts))  # strictly increasing
+    for c, (a0, b0), (a1, b1) in zip(cuts, spans, spans[1:]):
+        assert a1 <= c <= b0
+        if b0 > a1:  # a real overlap: the cut is inside it (frame c - 1 from the earlier window, c from the later)
+            assert a1 <= c < b0 and a0 <= c - 1
+        # the middle: the earlier window keeps floor(overlap / 2) frames of it, the later one the rest
+        assert c - a1 == (b0 - a1) // 2
+        assert abs((c - a1) - (b0 - c)) <= 1
+    owned = owned_frames(windows)
+    assert list(owned) == list(windows)
+    parts = list(owned.values())
+    assert parts[0][0] == 0 and parts[-1][1] == n
+    for (_, b), (a, _) in zip(parts, parts[1:]):
+        assert a == b  # contiguous, no overlap
+    for wid, (a, b) in owned.items():
+        assert a < b  # every window owns at least one frame
+        wa, wb = windows[wid]
+        assert wa <= a and b <= wb  # and only frames it solved
+    assert [a for a, _ in parts[1:]] == cuts
+
+
+def test_overlap_zero_cuts_at_the_window_starts():
+    windows = time_windows(30, 10, 0)
+    assert cut_frames(windows) == [10, 20]
+    assert owned_frames(windows) == windows
+
+
+def test_overlap_one_gives_the_shared_frame_to_the_later_window():
+    windows = time_windows(30, 10, 1)
+    assert windows == {"0000-0009": (0, 10), "0009-0018": (9, 19), "0018-0027": (18, 28), "0020-0029": (20, 30)}
+    assert cut_frames(windows) == [9, 18, 24]
+    assert owned_frames(windows) == {"0000-0009": (0, 9), "0009-0018": (9, 18), "0018-0027": (18, 24),
+                                     "0020-0029": (24, 30)}
+
+
+def test_overlap_five_cuts_after_two_shared_frames():
+    windows = time_windows(30, 12, 5)
+    assert list(windows.values()) == [(0, 12), (7, 19), (14, 26), (18, 30)]
+    assert cut_frames(windows) == [9, 16, 22]
+
+
+def test_single_window_owns_the_movie():
+    windows = single_window(17)
+    assert cut_frames(windows) == []
+    assert owned_frames(windows) == {"0000-0016": (0, 17)}
+
+
+def test_windows_with_a_gap_are_rejected():
+    with pytest.raises(ConfigError, match="gap"):
+        cut_frames({"a": (0, 5), "b": (6, 10)})
+
+
+# ---------------------------------------------------------------- chunks_of_window
+
+
+def test_chunks_of_window_reads_only_overlapping_chunks():
+    chunks = {"0000-0009": (0, 10), "0010-0019": (10, 20), "0020-0029": (20, 30), "0030-0034": (30, 35)}
+    assert chunks == frame_chunks(35, 10)  # the workflow's chunk plan
+    assert chunks_of_window(8, 15, chunks) == ["0000-0009", "0010-0019"]
+    assert chunks_of_window(10, 20, chunks) == ["0010-0019"]  # half-open on both sides
+    assert chunks_of_window(9, 21, chunks) == ["0000-0009", "0010-0019", "0020-0029"]
+    assert chunks_of_window(0, 35, chunks) == list(chunks)
+    assert chunks_of_window(34, 35, chunks) == ["0030-0034"]
+    for wid, (a, b) in time_windows(35, 12, 5).items():
+        picked = chunks_of_window(a, b, chunks)
+        assert picked, wid
+        for c, (ca, cb) in chunks.items():
+            assert (c in picked) == (ca < b and cb > a)
+
+
+# ---------------------------------------------------------------- solve_window
+
+
+def test_empty_window_is_not_solved():
+    nodes = movie(n_frames=15, n_divisions=0, n_missing=0, n_false=0, gap_frames=range(5, 10))
+    # an unknown solver name would raise if any solver were chosen
+    tracking = tracking_config(solver="no-such-solver")
+    res = solve_window(nodes, tracking, 5, 10, 15)
+    assert res.nodes.empty and res.edges.empty
+    assert set(NODE_RESULT_COLUMNS) <= set(res.nodes.columns)
+    assert {"frame", "label", "p_count_1", "border_distance"} <= set(res.nodes.columns)
+    assert list(res.edges.columns) == ["frame", "label_src", "label_dst", "flow"]
+    s = res.summary
+    assert s["status"] == "empty" and s["solver"] is None and s["gap"] is None
+    assert s["objective"] == 0.0 and s["n_objects"] == 0 and s["frames"] == [5, 10]
+    with pytest.raises(SolverError, match="no-such-solver"):  # while a window with objects does choose one
+        solve_window(nodes, tracking, 3, 8, 15)
+
+
+@pytest.mark.parametrize(("start", "stop"), [(0, 10), (8, 18), (20, 30), (0, 30)])
+def test_window_result_has_only_its_frames(start, stop):
+    nodes = movie(seed=1)
+    res = solve_window(nodes, tracking_config(solver="highs"), start, stop, 30)
+    inside = nodes[(nodes["frame"] >= start) & (nodes["frame"] < stop)]
+    assert len(res.nodes) == len(inside)
+    assert set(zip(res.nodes["frame"], res.nodes["label"])) == set(zip(inside["frame"], inside["label"]))
+    assert res.nodes["frame"].between(start, stop - 1).all()
+    assert res.edges["frame"].between(start, stop - 2).all()  # links stay inside: frame t -> t + 1 < stop
+    assert set(NODE_RESULT_COLUMNS) <= set(res.nodes.columns)
+    assert res.summary["frames"] == [start, stop] and res.summary["status"] == "optimal"
+    assert res.summary["solver"] == "highs" and res.summary["n_objects"] == len(inside)
+    # the window solution is a valid lineage of its frames: conservation holds for every detection
+    act = res.nodes.set_index(["frame", "label"])
+    inflow = res.edges.groupby(["frame", "label_dst"])["flow"].sum()
+    outflow = res.edges.groupby(["frame", "label_src"])["flow"].sum()
+    for (t, lab), r in act.iterrows():
+        assert inflow.get((t - 1, lab), 0) + r["appear"] == r["count"]
+        assert outflow.get((t, lab), 0) + r["disappear"] == r["count"] + r["divide"]
+
+
+def test_window_with_tiny_time_limit_keeps_its_solution():
+    # ~800 detections, ~8500 variables: the optimum takes HiGHS seconds, its first (trivial) solution
+    # about 0.02 s, so 0.5 s stops the search with a feasible solution (or, on a very fast machine, optimal)
+    n = 20
+    nodes = movie(seed=5, n_frames=n, n_cells=36, n_divisions=6, n_false=40, n_missing=20, noise=3.0, spacing=22.0)
+    tracking = tracking_config(solver="highs", gap=0.0, time_limit=0.5)
+    res = solve_window(nodes, tracking, 0, n, n)
+    s = res.summary
+    assert s["status"] in ("optimal", "time_limit")
+    assert s["n_variables"] > 2000
+    assert "gap" in s and "bound" in s
+    if s["status"] == "time_limit":
+        # HiGHS has its root bound long before 0.5 s: the gap of the kept solution is recorded (None only if
+        # the solver stopped before any bound, keeping the model's start solution)
+        if s["bound"] is not None and np.isfinite(s["bound"]):
+            assert s["gap"] is not None and s["gap"] > 0
+            assert s["bound"] <= s["objective"] + 1e-6
+        else:
+            assert s["gap"] is None
+    else:
+        assert s["gap"] == pytest.approx(0, abs=1e-9)
+    assert len(res.nodes) == len(nodes)
+    # the kept solution is a valid lineage with the reported energy
+    windows = single_window(n)
+    st = stitch.stitch(windows, {w: res for w in windows}, tracking)
+    energy, problems = stitch.check(st, tracking, n)
+    assert problems == []
+    assert energy == pytest.approx(s["objective"], rel=1e-9, abs=1e-6)
