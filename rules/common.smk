@@ -5,7 +5,7 @@ from lineageflow import config as lf_config
 from lineageflow import inputs as lf_inputs
 from lineageflow.errors import LineageflowError
 from lineageflow.plan import frame_chunks
-from lineageflow.windows import chunks_of_window, time_windows
+from lineageflow.windows import chunks_of_window, plan_note, time_windows
 
 
 def _resolve_run(cfg):
@@ -15,6 +15,9 @@ def _resolve_run(cfg):
         run = lf_inputs.resolve(valid)
         chunks = frame_chunks(run.n_frames, valid["frames_per_job"])
         windows = time_windows(run.n_frames, valid["window_size"], valid["overlap"])
+        note = plan_note(run.n_frames, valid["window_size"], valid["overlap"])
+        if note:
+            sys.stderr.write(f"lineageflow: note: {note}\n")
         return valid, run, chunks, windows
     except LineageflowError as exc:
         sys.stderr.write(f"lineageflow: {exc}\n")
@@ -79,8 +82,13 @@ def window_results(kind):
     return expand(f"{OUT}/track/windows/{{window}}/{kind}", window=WINDOWS)
 
 
+def export_outputs():
+    """Outputs of the exports enabled by config key 'exports' (rules export_ctc, export_mamut, ... in export.smk)."""
+    return [getattr(rules, f"export_{name}").output[0] for name in config["exports"]]
+
+
 def all_outputs():
-    targets = [f"{OUT}/ctc", f"{OUT}/track/lineage.json"]
+    targets = [*export_outputs(), f"{OUT}/track/lineage.json"]
     if RUN.eval_gt:
         targets += [f"{OUT}/eval/segmentation.json", f"{OUT}/eval/metrics.json"]
     return targets

@@ -222,7 +222,8 @@ def test_no_merger_returns_inputs_unchanged():
     images, nodes, edges = _scenario((40, 70), (1.0, 1.0), centres, _GROUPS_2[:2], radius=7)
     calls = []
     res = resolve_mergers(nodes, edges, lambda t: calls.append(t) or images[t], (1.0, 1.0))
-    pd.testing.assert_frame_equal(res.nodes, nodes)
+    pd.testing.assert_frame_equal(res.nodes.drop(columns="merger_label"), nodes)
+    assert res.nodes["merger_label"].dtype == np.int64 and (res.nodes["merger_label"] == 0).all()
     pd.testing.assert_frame_equal(res.edges, edges)
     assert res.new_labels == {} and res.n_split == 0 and res.log == [] and calls == []
     # Count-0 rows (false detections) are dropped.
@@ -311,3 +312,24 @@ def test_division_into_a_merger_becomes_a_division():
     for _, e in out[out["frame"] == 1].iterrows():  # the left sister goes left, the right one right
         child_x = tables[2].set_index("label").loc[e["label_dst"], "pos_x"]
         assert (parts.loc[e["label_src"], "pos_x"] < 30) == (child_x < 30)
+
+
+def test_merger_label_names_the_merger_each_part_came_from():
+    """merger_label: the label the merged object had in the input (ilastik's mergerLabelId), 0 elsewhere."""
+    centres, images, nodes, edges = _two_cells_2d()
+    res = resolve_mergers(nodes, edges, lambda t: images[t], (1.0, 1.0))
+    n = res.nodes
+    assert n["merger_label"].dtype == np.int64
+    merged = nodes[nodes["count"] >= 2]
+    parts = n[n["merger_label"] > 0]
+    # two parts per merger frame (2-4), each naming that frame's merger label; nothing else carries one
+    assert sorted(parts["frame"].tolist()) == [2, 2, 3, 3, 4, 4]
+    for r in parts.itertuples():
+        assert r.merger_label == merged.loc[merged["frame"] == r.frame, "label"].item()
+        assert r.label not in set(merged.loc[merged["frame"] == r.frame, "label"])  # new labels
+        assert (images[r.frame][res.new_labels[r.frame] == r.label] == r.merger_label).all()
+    assert (n.loc[~n["frame"].between(2, 4), "merger_label"] == 0).all()
+    # an existing column is kept, not overwritten, for objects that are not split
+    again = resolve_mergers(nodes.assign(merger_label=7), edges, lambda t: images[t], (1.0, 1.0))
+    assert (again.nodes.loc[~again.nodes["frame"].between(2, 4), "merger_label"] == 7).all()
+    assert sorted(again.nodes.loc[again.nodes["frame"].between(2, 4), "merger_label"].unique()) == [1]

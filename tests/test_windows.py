@@ -21,6 +21,7 @@ from lineageflow.windows import (
     chunks_of_window,
     cut_frames,
     owned_frames,
+    plan_note,
     solve_window,
     time_windows,
 )
@@ -151,9 +152,6 @@ def test_window_size_zero_or_at_least_the_movie_is_one_window(n, W, O):
     (30, 5, 5, "overlap", ["= 5", "'window_size' = 5"]),
     (30, 5, 7, "overlap", ["= 7", "'window_size' = 5"]),
     (30, 10, -1, "overlap", ["= -1"]),
-    (4, 0, 5, "overlap", ["= 5", "4 frames"]),
-    (4, 10, 5, "overlap", ["= 5", "4 frames"]),
-    (4, 0, 4, "overlap", ["= 4", "4 frames"]),
 ])
 def test_bad_plan_is_a_config_error_naming_the_key_and_values(n, W, O, key, values):
     with pytest.raises(ConfigError) as err:
@@ -162,6 +160,17 @@ def test_bad_plan_is_a_config_error_naming_the_key_and_values(n, W, O, key, valu
     assert f"'{key}'" in msg
     for v in values:
         assert v in msg, msg
+
+
+@pytest.mark.parametrize(("n", "W", "O"), [(4, 0, 5), (4, 10, 5), (4, 0, 4)])
+def test_overlap_not_shorter_than_the_movie_gives_one_window_and_a_note(n, W, O):
+    assert time_windows(n, W, O) == {"0000-0003": (0, 4)}
+    note = plan_note(n, W, O)
+    assert "'overlap'" in note and f"= {O}" in note and "4 frames" in note and "one window" in note
+
+
+def test_usual_plans_have_no_note():
+    assert plan_note(65, 20, 5) is None and plan_note(65, 0, 0) is None
 
 
 def test_movie_without_frames_is_an_error():

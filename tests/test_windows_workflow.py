@@ -65,7 +65,6 @@ def test_windowed_demo_is_one_valid_lineage(windowed):
     (["window_size=5", "overlap=5"], ["overlap", "5", "window_size"]),
     (["window_size=4", "overlap=6"], ["overlap", "6", "window_size", "4"]),
     (["window_size=1"], ["window_size", "1", "at least 2"]),
-    (["window_size=0", "overlap=9"], ["overlap", "9", "movie", "8 frames"]),
     (["overlap=-1"], ["overlap", "-1"]),
 ])
 def test_bad_window_config_stops_before_any_job(tmp_path, config, words):
@@ -76,6 +75,13 @@ def test_bad_window_config_stops_before_any_job(tmp_path, config, words):
     for w in words:
         assert w in message[0], message[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_overlap_longer_than_the_movie_is_one_window_with_a_note(tmp_path):
+    proc = snakemake("-n", "--config", f"out={tmp_path / 'out'}", SMALL_DEMO, "window_size=20", "overlap=9")
+    notes = [line for line in proc.stderr.splitlines() if line.startswith("lineageflow: note:")]
+    assert len(notes) == 1 and "'overlap' = 9" in notes[0] and "8 frames" in notes[0] and "one window" in notes[0]
+    assert job_counts(proc.text)["track_window"] == 1
 
 
 def test_window_without_objects(windowed, tmp_path):
@@ -154,3 +160,13 @@ def test_killed_window_job_reruns_only_what_is_missing(windowed, tmp_path):
         assert (out / "track" / "windows" / w / "nodes.parquet").stat().st_mtime_ns == mtime
     for name in ("solution_nodes.parquet", "solution_edges.parquet"):
         assert (out / "track" / name).read_bytes() == (windowed / "track" / name).read_bytes(), name
+
+
+def test_long_movie_makes_chunk_jobs_not_frame_jobs(tmp_path):
+    """2000 frames: 200 chunk jobs per per-frame rule and 45 window jobs (benchmarks/bench_dag.py times this)."""
+    proc = snakemake("-n", "--config", f"out={tmp_path / 'out'}", "demo={n_frames: 2000}")
+    counts = job_counts(proc.text)
+    for rule in ("pixels_predict", "objects_threshold", "objects_features", "classify_apply"):
+        assert counts[rule] == 200, (rule, counts)
+    assert counts["track_window"] == 45 and counts["track_stitch"] == 1
+    assert counts["total"] < 900

@@ -14,7 +14,9 @@ Frames are processed in time order, so a merger's predecessors are already split
   is kept as one cell (count 1) and logged; it keeps one incoming and one outgoing link (the nearest).
 
 The result is a valid lineage: every object has count 1, at most one incoming and at most two outgoing
-links, links only t -> t+1.
+links, links only t -> t+1. Every row gets a column ``merger_label``: the label of the merged object an
+object was split from (its label in the input label image), 0 for objects that were not split out of a merger
+(ilastik's ``mergerLabelId``).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ from sklearn.mixture import GaussianMixture
 from lineageflow.errors import ConfigError, InputError
 from lineageflow.features import FEATURE_COLUMNS, object_features
 
-__all__ = ["MergerResult", "resolve_mergers", "split_points"]
+__all__ = ["MERGER_LABEL", "MergerResult", "resolve_mergers", "split_points"]
+
+MERGER_LABEL = "merger_label"  # column: label of the merger an object was split from, 0 if none
 
 _POS = ["pos_z", "pos_y", "pos_x"]
 _CENTROID = ["centroid_z", "centroid_y", "centroid_x"]
@@ -48,7 +52,7 @@ _FIT_MAX_POINTS = 50_000  # EM cost grows with voxels; a deterministic subsample
 class MergerResult:
     """Tracking solution with every merger split: one row per cell, single-cell links."""
 
-    nodes: pd.DataFrame  # every active object, count 1; new objects carry recomputed geometry
+    nodes: pd.DataFrame  # every active object, count 1; new objects carry recomputed geometry; + merger_label
     edges: pd.DataFrame  # frame (source), label_src, label_dst (+ flow = 1 if the input had it)
     new_labels: dict[int, np.ndarray] = field(default_factory=dict)  # frame -> relabelled image (changed only)
     n_split: int = 0  # mergers split into >= 2 objects
@@ -144,7 +148,8 @@ def resolve_mergers(
     label_src, label_dst, flow. ``labels_at(t)`` gives the label image of frame t (only called for frames
     with mergers). ``raw_at(t)``, if given, lets new objects get intensity features (else NaN).
     New objects' other columns are copied from the merger's row; appear/disappear/divide, when present,
-    are recomputed from the final links. Count-0 rows are dropped.
+    are recomputed from the final links. Count-0 rows are dropped. ``merger_label`` (added when absent, 0)
+    is the merger's label on objects split out of it.
     """
     _check_inputs(nodes, edges)
     vs_in = _voxel_size(voxel_size)
@@ -152,10 +157,11 @@ def resolve_mergers(
     active = count_all >= 1
     if not (count_all >= 2).any():  # nothing to split: hand the solution back as it is
         out_nodes = nodes.copy() if active.all() else nodes.loc[active].reset_index(drop=True)
-        return MergerResult(nodes=out_nodes, edges=edges.copy(), new_labels={}, n_split=0, log=[])
+        return MergerResult(nodes=_with_merger_label(out_nodes), edges=edges.copy(), new_labels={}, n_split=0,
+                            log=[])
 
     log: list[str] = []
-    nd = nodes.loc[active].sort_values(["frame", "label"], kind="stable").reset_index(drop=True)
+    nd = _with_merger_label(nodes.loc[active].sort_values(["frame", "label"], kind="stable").reset_index(drop=True))
     frame_of = nd["frame"].to_numpy(np.int64)
     label_of = nd["label"].to_numpy(np.int64)
     count_of = nd["count"].to_numpy().astype(np.int64)
@@ -268,6 +274,13 @@ def resolve_mergers(
     return MergerResult(nodes=out_nodes, edges=out_edges_df, new_labels=new_labels, n_split=n_split, log=log)
 
 
+def _with_merger_label(nodes: pd.DataFrame) -> pd.DataFrame:
+    """``nodes`` with an int64 ``merger_label`` column (0 = not split out of a merger) when it has none."""
+    if MERGER_LABEL not in nodes.columns:
+        nodes = nodes.assign(**{MERGER_LABEL: np.zeros(len(nodes), dtype=np.int64)})
+    return nodes
+
+
 def _fit_dtype(img: np.ndarray, max_label: int) -> np.ndarray:
     """``img`` itself if ``max_label`` fits its dtype, else a copy in the smallest wider integer type."""
     if max_label <= np.iinfo(img.dtype).max:
@@ -289,6 +302,7 @@ def _new_rows(nd, frame_parts, new_img, t, vs, raw_at) -> list[dict]:
     rows = []
     for i, lab, _ in frame_parts:
         row = nd.iloc[i].to_dict()
+        row[MERGER_LABEL] = int(row["label"])  # the merger this object was split from
         f = feats.loc[lab]
         row.update({c: f[c] for c in cols})
         if raw_at is None:

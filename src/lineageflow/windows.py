@@ -28,7 +28,8 @@ NODE_RESULT_COLUMNS = ["count", "appear", "disappear", "divide"]
 def time_windows(n_frames: int, window_size: int, overlap: int) -> dict[str, tuple[int, int]]:
     """Window id → half-open frame range [start, stop). Ids are the inclusive range, e.g. '0015-0034'.
 
-    ``window_size`` 0 or >= n_frames gives one window over the whole movie (the global solve).
+    ``window_size`` 0 or >= n_frames gives one window over the whole movie (the global solve); so does an
+    overlap at least as long as the movie (see :func:`plan_note`).
     """
     if n_frames < 1:
         raise ConfigError(f"the movie has {n_frames} frames; at least 1 is needed")
@@ -40,9 +41,6 @@ def time_windows(n_frames: int, window_size: int, overlap: int) -> dict[str, tup
     if window_size and overlap >= window_size:
         raise ConfigError(f"config key 'overlap' = {overlap} is not smaller than 'window_size' = {window_size}; "
                           "windows would never advance")
-    if overlap >= n_frames > 1:
-        raise ConfigError(f"config key 'overlap' = {overlap} frames is not smaller than the movie ({n_frames} frames); "
-                          f"choose an overlap below {n_frames}, e.g. --config overlap={min(5, n_frames - 1)}")
     width = max(4, len(str(n_frames - 1)))
     if window_size == 0 or window_size >= n_frames:
         bounds = [(0, n_frames)]
@@ -55,6 +53,14 @@ def time_windows(n_frames: int, window_size: int, overlap: int) -> dict[str, tup
             start += step
         bounds.append((n_frames - window_size, n_frames))
     return {f"{a:0{width}d}-{b - 1:0{width}d}": (a, b) for a, b in bounds}
+
+
+def plan_note(n_frames: int, window_size: int, overlap: int) -> str | None:
+    """What the user should know about a plan that is valid but not what the numbers ask for."""
+    if overlap >= n_frames > 1:
+        return (f"config key 'overlap' = {overlap} frames is not smaller than the movie ({n_frames} frames): "
+                "the movie is tracked as one window")
+    return None
 
 
 def cut_frames(windows: dict[str, tuple[int, int]]) -> list[int]:
