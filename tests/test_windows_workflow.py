@@ -16,7 +16,7 @@ import pytest
 import tifffile
 
 from conftest import ROOT
-from test_workflow import SMALL_DEMO, snakemake
+from test_workflow import SMALL_DEMO, assert_stops_before_any_job, snakemake
 
 WINDOWED = ["frames_per_job=2", "window_size=4", "overlap=1"]  # 8 frames → windows [0,4), [3,7), [4,8)
 WINDOWS = ["0000-0003", "0003-0006", "0004-0007"]
@@ -68,13 +68,7 @@ def test_windowed_demo_is_one_valid_lineage(windowed):
     (["overlap=-1"], ["overlap", "-1"]),
 ])
 def test_bad_window_config_stops_before_any_job(tmp_path, config, words):
-    proc = snakemake("-n", "--config", f"out={tmp_path / 'out'}", SMALL_DEMO, *config, check=False)
-    assert proc.returncode != 0
-    message = [line for line in proc.stderr.splitlines() if line.startswith("lineageflow:")]
-    assert len(message) == 1, proc.stderr
-    for w in words:
-        assert w in message[0], message[0]
-    assert not (tmp_path / "out").exists()
+    assert_stops_before_any_job(tmp_path, [SMALL_DEMO, *config], words)
 
 
 def test_overlap_longer_than_the_movie_is_one_window_with_a_note(tmp_path):

@@ -43,6 +43,11 @@ def test_lint_reports_nothing():
     (["input=/no/such/folder"], ["input", "/no/such/folder", "no such file"]),
 ])
 def test_bad_config_stops_before_any_job(tmp_path, config, words):
+    assert_stops_before_any_job(tmp_path, config, words)
+
+
+def assert_stops_before_any_job(tmp_path, config, words):
+    """A dry run with this config fails with one `lineageflow:` line holding all ``words``, and writes nothing."""
     proc = snakemake("-n", "--config", f"out={tmp_path / 'out'}", *config, check=False)
     assert proc.returncode != 0
     message = [line for line in proc.stderr.splitlines() if line.startswith("lineageflow:")]

@@ -149,7 +149,6 @@ class TrackingSolution:
 
     def to_dict(self) -> dict:
         """JSON summary (no tables)."""
-        n = self.nodes
         return {
             "solver": self.solver,
             "reason": self.reason,
@@ -161,15 +160,23 @@ class TrackingSolution:
             "build_seconds": self.build_seconds,
             "n_variables": self.n_variables,
             "n_constraints": self.n_constraints,
-            "n_detections": int(len(n)),
-            "n_active": int((n["count"] > 0).sum()),
-            "n_false_detections": int((n["count"] == 0).sum()),
-            "n_mergers": int((n["count"] > 1).sum()),
-            "n_divisions": int(n["divide"].sum()),
-            "n_appearances": int(n["appear"].sum()),
-            "n_disappearances": int(n["disappear"].sum()),
-            "n_links": int(len(self.edges)),
+            **solution_counts(self.nodes, self.edges),
         }
+
+
+def solution_counts(nodes: pd.DataFrame, edges: pd.DataFrame) -> dict[str, int]:
+    """What a solution decided, counted (for logs and solution.json)."""
+    count = nodes["count"]
+    return {
+        "n_detections": int(len(nodes)),
+        "n_active": int((count > 0).sum()),
+        "n_false_detections": int((count == 0).sum()),
+        "n_mergers": int((count > 1).sum()),
+        "n_divisions": int(nodes["divide"].sum()),
+        "n_appearances": int(nodes["appear"].sum()),
+        "n_disappearances": int(nodes["disappear"].sum()),
+        "n_links": int(len(edges)),
+    }
 
 
 # ---------------------------------------------------------------- input validation

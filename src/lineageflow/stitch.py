@@ -138,7 +138,6 @@ def check(stitched: Stitched, tracking: dict, n_frames: int) -> tuple[float, lis
 
 def summary(stitched: Stitched, results: dict[str, WindowResult], energy: float) -> dict:
     """solution.json: the stitched solution's counts and energy, every window's solve, every seam."""
-    n, e = stitched.nodes, stitched.edges
     ws = [results[w].summary | {"window": w} for w in sorted(results, key=lambda w: results[w].summary["frames"])]
     solved = [s for s in ws if s.get("status") != "empty"]
     statuses = {s["status"] for s in solved}
@@ -153,14 +152,7 @@ def summary(stitched: Stitched, results: dict[str, WindowResult], energy: float)
         "window_objectives": float(sum(s.get("objective") or 0.0 for s in solved)),
         "seconds": float(sum(s.get("seconds", 0.0) for s in solved)),
         "n_windows": len(ws),
-        "n_detections": int(len(n)),
-        "n_active": int((n["count"] > 0).sum()),
-        "n_false_detections": int((n["count"] == 0).sum()),
-        "n_mergers": int((n["count"] > 1).sum()),
-        "n_divisions": int(n["divide"].sum()),
-        "n_appearances": int(n["appear"].sum()),
-        "n_disappearances": int(n["disappear"].sum()),
-        "n_links": int(len(e)),
+        **ilp.solution_counts(stitched.nodes, stitched.edges),
         "windows": ws,
         "seams": stitched.seams,
     }
