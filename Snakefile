@@ -15,6 +15,7 @@ include: "rules/classify.smk"
 include: "rules/track.smk"
 include: "rules/export.smk"
 include: "rules/evaluate.smk"
+include: "rules/report.smk"
 
 
 rule all:

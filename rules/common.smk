@@ -124,3 +124,120 @@ def next_chunk_table(wildcards):
     ids = list(CHUNKS)
     i = ids.index(wildcards.chunk)
     return [f"{OUT}/objects/features/{ids[i + 1]}.parquet"] if i + 1 < len(ids) else []
+
+
+# --- benchmark report (rules/report.smk) ---------------------------------------------------------------------------
+import re
+from pathlib import Path as _Path
+
+from lineageflow.groundtruth import sibling_gt as _sibling_gt
+from lineageflow.report import safe_name as _safe_name
+
+# keys of a benchmark dataset's run that come from its report.datasets entry, not from this config
+_DATASET_KEYS = ("input", "dataset", "axes", "channel", "out", "gt", "train", "train_gt")
+
+
+def _report_plan():
+    """What the report shows: the current run, or the runs of config key report.datasets (one folder each)."""
+    rep = config["report"]
+    if not rep["datasets"]:
+        name = _safe_name(_Path(OUT).name)
+        return f"{rep['out'] or OUT}/report", {name: {"name": name, "out": OUT, "raw": raw_params(), "entry": None}}
+    root = rep["out"] or "results/benchmark"
+    plan = {}
+    for i, entry in enumerate(rep["datasets"]):
+        name = _safe_name(entry["name"])
+        if name in plan:
+            sys.stderr.write(f"lineageflow: config key 'report.datasets' names the dataset {name!r} twice\n")
+            sys.exit(1)
+        cfg = _benchmark_config(entry, f"{root}/{name}", i)
+        raw = {k: cfg[k] for k in ("dataset", "axes", "channel")}
+        plan[name] = {"name": name, "out": cfg["out"], "raw": {"path": cfg["input"], **raw}, "entry": entry,
+                      "index": i, "config": cfg}
+    return f"{root}/report", plan
+
+
+def _benchmark_config(entry, out, i):
+    """A benchmark dataset's whole config: this config (without report), its input, gt, out and its overrides."""
+    schema = lf_config.load_schema(workflow.source_path("../config/schema.yaml"))
+    base = {k: v for k, v in config.items() if k not in ("report", *_DATASET_KEYS)}
+    own = {"input": entry["input"], "out": out, "gt": entry.get("gt", "")}
+    cfg = _deep_merge(base, {**entry.get("config", {}), **own})
+    try:
+        if "report" in entry.get("config", {}):
+            raise LineageflowError("a benchmark dataset cannot have its own 'report' key")
+        return lf_config.validate_config(cfg, schema)
+    except LineageflowError as exc:
+        sys.stderr.write(f"lineageflow: config key 'report.datasets[{i}].config': {exc}\n")
+        sys.exit(1)
+
+
+def _deep_merge(base, over):
+    """``base`` with ``over``'s keys replacing its own, nested mappings merged key by key."""
+    merged = dict(base)
+    for key, value in over.items():
+        both = isinstance(value, dict) and isinstance(base.get(key), dict)
+        merged[key] = _deep_merge(base[key], value) if both else value
+    return merged
+
+
+def _report_gt_missing():
+    """Why the report cannot measure accuracy (no ground truth), naming the config key that provides it; '' if fine."""
+    if not config["report"]["datasets"]:
+        if RUN.eval_gt:
+            return ""
+        return (f"the report needs ground truth for its accuracy section (TRA, DET, LNK, divisions), and the input "
+                f"{RUN.raw} has none: set config key 'gt' to its CTC ground-truth folder (with TRA/), or put the "
+                f"folder {_Path(RUN.raw).name}_GT beside the input")
+    for name, d in REPORT_DATASETS.items():
+        entry = d["entry"]
+        where = f"report.datasets[{d['index']}] ({name})"
+        if not _Path(entry["input"]).exists():
+            return f"config key '{where}.input' = {entry['input']!r}: no such file or folder"
+        gt = entry.get("gt") or _sibling_gt(entry["input"])
+        if not gt or not _Path(gt).exists():
+            return (f"the report needs ground truth for its accuracy section, and dataset {name} ({entry['input']}) "
+                    f"has none: set config key '{where}.gt' to its CTC ground-truth folder (with TRA/)")
+    return ""
+
+
+REPORT_DIR, REPORT_DATASETS = _report_plan()
+if "report" in sys.argv[1:] and _report_gt_missing():  # only when the report is asked for: stop before any job
+    sys.stderr.write(f"lineageflow: {_report_gt_missing()}\n")
+    sys.exit(1)
+
+
+def report_inputs(wildcards):
+    """The finished run(s) the report reads."""
+    if not config["report"]["datasets"]:
+        return {"metrics": f"{OUT}/eval/metrics.json", "solution": f"{OUT}/track/solution.json",
+                "lineage": f"{OUT}/track/lineage_nodes.parquet", "tracks": f"{OUT}/track/tracks.csv",
+                "ctc": f"{OUT}/ctc", "raw": raw_input()}
+    return {"runs": [f"{d['out']}/benchmark_run.json" for d in REPORT_DATASETS.values()]}
+
+
+def report_pngs(kind):
+    return [f"{REPORT_DIR}/{kind}_{name}.png" for name in REPORT_DATASETS]
+
+
+def report_params():
+    return [{k: d[k] for k in ("name", "out", "raw")} for d in REPORT_DATASETS.values()]
+
+
+def benchmark_dataset_config(wildcards):
+    return REPORT_DATASETS[wildcards.name]["config"]
+
+
+def benchmark_dataset_names():
+    return "|".join(re.escape(n) for n in REPORT_DATASETS) if config["report"]["datasets"] else "(?!)"
+
+
+def benchmark_threads():
+    """Threads of a benchmark dataset's child run: all cores of a local run (so the datasets run one at a time and
+    their timings are comparable); config key 'threads' where --cores is not set (cluster executors)."""
+    from snakemake.exceptions import WorkflowError
+
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return config["threads"]

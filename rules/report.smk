@@ -1,0 +1,61 @@
+# The benchmark report: one self-contained HTML page (accuracy, time and memory per rule, solver per window,
+# lineage trees, tracks over the movie, TRA across runs, configuration, software versions) and its figures, which
+# are also report() outputs, so `snakemake --report report.html` (Snakemake's own report) shows them with captions.
+# `snakemake --cores 2 report` reports the current run (the demo by default); with config key report.datasets
+# (config/benchmark.yaml) every dataset is first run by this same workflow into its own folder.
+
+
+report: "../report/workflow.rst"
+
+
+rule report:
+    input:
+        unpack(report_inputs),
+    output:
+        html=report(f"{REPORT_DIR}/report.html", caption="../report/report.rst", category="Benchmark report"),
+        time_memory=report(f"{REPORT_DIR}/time_memory.png", caption="../report/time_memory.rst",
+                           category="Time and memory"),
+        history=report(f"{REPORT_DIR}/tra_history.png", caption="../report/tra_history.rst", category="Accuracy"),
+        lineage=report(report_pngs("lineage"), caption="../report/lineage.rst", category="Lineage trees"),
+        tracks=report(report_pngs("tracks"), caption="../report/tracks.rst", category="Tracks over the movie"),
+    params:
+        datasets=report_params(),
+        config=config,
+        history=f"{REPORT_DIR}/history.json",
+        frames=config["report"]["frames"],
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
+    log:
+        f"{REPORT_DIR}/logs/report.log",
+    benchmark:
+        f"{REPORT_DIR}/benchmarks/report.tsv"
+    conda:
+        "../envs/lineageflow.yaml"
+    script:
+        "../scripts/report_render.py"
+
+
+# One benchmark dataset (config key report.datasets) run by this same workflow in a child Snakemake, into its own
+# folder. --nolock is safe: the child writes only under that folder, which no other job of this run writes to
+# (this job's own output, benchmark_run.json, is written after the child has finished).
+rule benchmark_dataset:
+    output:
+        f"{config['report']['out'] or 'results/benchmark'}/{{name}}/benchmark_run.json",
+    params:
+        config=benchmark_dataset_config,
+        snakefile=f"{workflow.basedir}/Snakefile",
+    wildcard_constraints:
+        name=benchmark_dataset_names(),
+    threads: benchmark_threads()
+    resources:
+        mem_mb=lambda wc, attempt: 16000 * attempt,
+        runtime=lambda wc, attempt: 24 * 60 * attempt,
+    log:
+        f"{config['report']['out'] or 'results/benchmark'}/logs/benchmark_dataset/{{name}}.log",
+    benchmark:
+        f"{config['report']['out'] or 'results/benchmark'}/benchmarks/benchmark_dataset/{{name}}.tsv"
+    conda:
+        "../envs/lineageflow.yaml"
+    script:
+        "../scripts/report_benchmark_dataset.py"

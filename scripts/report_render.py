@@ -1,0 +1,24 @@
+"""Rule report: read the finished run(s), draw the figures and write one self-contained HTML page."""
+
+import logging
+
+from _helpers import run
+
+from lineageflow.report import make_report
+
+log = logging.getLogger("lineageflow")
+
+
+def main(smk):
+    runs = make_report(smk.params.datasets, config=smk.params.config, html_path=smk.output.html,
+                       time_memory_png=smk.output.time_memory, history_png=smk.output.history,
+                       lineage_pngs=list(smk.output.lineage), tracks_pngs=list(smk.output.tracks),
+                       history_path=smk.params.history, n_frames_shown=smk.params.frames)
+    for r in runs:
+        log.info("%s: TRA %s, %d rule(s) timed, %d window(s)", r.name, (r.metrics or {}).get("TRA"),
+                 len(r.benchmarks), len(r.windows))
+    log.info("report written to %s", smk.output.html)
+
+
+if __name__ == "__main__":
+    run(main, globals().get("snakemake"))

@@ -1,0 +1,225 @@
+"""The benchmark report: library units on tiny tables, the `report` target on a small demo run (sections, images,
+numbers equal metrics.json, history across runs), a benchmark dataset run through report.datasets, the missing-GT
+error, and the page opened in headless Chromium (skipped locally without chromium, required under CI=true)."""
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT, require_shared
+from lineageflow import report as R
+from test_workflow import snakemake
+
+DEMO = "demo={n_frames: 8, n_cells: 6, seed: 1}"
+SCREENSHOT_COPY = Path("/tmp/lineageflow-report-screenshot.png")
+
+
+# --- library units -----------------------------------------------------------------------------------------------
+
+def _tsv(path: Path, seconds: float, rss):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"s\th:m:s\tmax_rss\tmax_vms\n{seconds}\t0:00:01\t{rss}\t1\n")
+
+
+def test_benchmarks_sum_time_and_max_memory_per_rule(tmp_path):
+    _tsv(tmp_path / "pixels_train.tsv", 2.0, 300)
+    _tsv(tmp_path / "pixels_predict" / "0000-0009.tsv", 1.5, 200)
+    _tsv(tmp_path / "pixels_predict" / "0010-0019.tsv", 2.5, 250.5)
+    _tsv(tmp_path / "track_window" / "0000-0049.tsv", 4.0, "-")  # Snakemake writes '-' when it could not measure
+    (tmp_path / "broken.tsv").write_text("")
+    table = R.read_benchmarks(tmp_path).set_index("rule")
+    assert table.loc["pixels_predict", "jobs"] == 2
+    assert table.loc["pixels_predict", "seconds"] == pytest.approx(4.0)
+    assert table.loc["pixels_predict", "max_rss_mb"] == pytest.approx(250.5)
+    assert table.loc["pixels_train", "seconds"] == pytest.approx(2.0)
+    assert np.isnan(table.loc["track_window", "max_rss_mb"])
+    assert list(table.index) == ["pixels_predict", "track_window", "pixels_train"]  # slowest first
+    assert R.read_benchmarks(tmp_path / "none").empty
+
+
+def test_window_table_per_window_and_global():
+    sol = {"solver": "cbc", "status": "optimal", "gap": 0.0, "frames": [0, 30], "n_objects": 5,
+           "windows": [{"window": "0000-0019", "frames": [0, 20], "solver": "cbc", "status": "optimal", "gap": 0.0,
+                        "seconds": 1.0, "n_objects": 3},
+                       {"window": "0015-0029", "frames": [15, 30], "solver": "highs", "status": "time_limit",
+                        "gap": 0.01, "seconds": 2.0, "n_objects": 4}]}
+    table = R.window_table(sol)
+    assert list(table["window"]) == ["0000-0019", "0015-0029"]
+    assert list(table["frames"]) == ["0–19", "15–29"] and table["gap"].iloc[1] == 0.01
+    glob = R.window_table({k: v for k, v in sol.items() if k != "windows"})
+    assert list(glob["window"]) == ["global"] and glob["solver"].iloc[0] == "cbc"
+
+
+def test_lineage_figure_is_deterministic_png():
+    tracks = pd.DataFrame({"L": [1, 2, 3, 4], "B": [0, 5, 5, 0], "E": [4, 9, 7, 9], "P": [0, 1, 1, 0]})
+    a = R.save_png(R.lineage_figure(tracks, "toy"))
+    b = R.save_png(R.lineage_figure(tracks, "toy"))
+    assert a[:8] == b"\x89PNG\r\n\x1a\n" and a == b
+    assert b"matplotlib" not in a.lower()  # no software version in the PNG metadata
+
+
+def test_pick_frames_spread_over_movie():
+    assert R.pick_frames(30, 4) == [0, 10, 19, 29]
+    assert R.pick_frames(2, 4) == [0, 1]
+    assert R.pick_frames(0) == []
+
+
+def test_history_counts_runs(tmp_path):
+    run = R.RunData("a", "x", {"TRA": 0.9}, {}, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+    R.append_history(tmp_path / "h.json", [run], {"k": 1})
+    history = R.append_history(tmp_path / "h.json", [run], {"k": 2})
+    assert [h["run"] for h in history] == [1, 2] and history[1]["TRA"] == {"a": 0.9}
+    assert history[0]["config_hash"] != history[1]["config_hash"]
+
+
+# --- the report target on a small demo run -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def demo_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "out"
+    snakemake("report", "--config", f"out={out}", DEMO, "frames_per_job=4")
+    return out
+
+
+def _section(page: str, sid: str) -> str:
+    m = re.search(rf'<section id="{sid}">(.*?)</section>', page, re.S)
+    assert m, f"section {sid} missing"
+    return m.group(1)
+
+
+def test_report_has_every_section_embedded_images_and_the_metrics(demo_report):
+    page = (demo_report / "report" / "report.html").read_text()
+    for sid, title in R.SECTIONS.items():
+        assert title in _section(page, sid)
+    # self-contained: no script, no external resource
+    assert "<script" not in page
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == 4  # time/memory, lineage, tracks, history
+    assert all(base64.b64decode(i)[:4] == b"\x89PNG" for i in images)
+    metrics = json.loads((demo_report / "eval" / "metrics.json").read_text())
+    accuracy = _section(page, "accuracy")
+    for key in R.ACCURACY_KEYS:
+        assert f"{metrics[key]:.4f}" in accuracy, key
+    solution = json.loads((demo_report / "track" / "solution.json").read_text())
+    solver = _section(page, "solver")
+    assert solution["solver"] in solver and solution["windows"][0]["window"] in solver
+    timing = _section(page, "time-memory")
+    for rule in ("pixels_predict", "track_window", "evaluate_tracking"):
+        assert f"<td>{rule}</td>" in timing
+    assert "demo:" in _section(page, "configuration") and "n_frames: 8" in _section(page, "configuration")
+    import snakemake as smk
+
+    assert smk.__version__ in _section(page, "software")
+    for png in ("time_memory.png", "tra_history.png", "lineage_out.png", "tracks_out.png"):
+        assert (demo_report / "report" / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_report_history_grows_and_figures_are_reproducible(demo_report):
+    lineage = (demo_report / "report" / "lineage_out.png").read_bytes()
+    snakemake("report", "--config", f"out={demo_report}", DEMO, "frames_per_job=4", "--forcerun", "report")
+    history = json.loads((demo_report / "report" / "history.json").read_text())
+    assert [h["run"] for h in history] == [1, 2]
+    assert history[0]["TRA"] == history[1]["TRA"]
+    page = (demo_report / "report" / "report.html").read_text()
+    assert _section(page, "history").count("<tr>") == 3  # header + two runs
+    assert (demo_report / "report" / "lineage_out.png").read_bytes() == lineage
+
+
+def test_snakemake_report_collects_the_figures(demo_report, tmp_path):
+    """Snakemake's own report (--report) picks up the report() outputs with their captions."""
+    target = tmp_path / "smk_report.zip"
+    snakemake("report", "--config", f"out={demo_report}", DEMO, "frames_per_job=4", "--report", str(target))
+    import zipfile
+
+    names = zipfile.ZipFile(target).namelist()
+    for png in ("time_memory.png", "lineage_out.png", "tracks_out.png", "tra_history.png", "report.html"):
+        assert any(n.endswith(png) for n in names), (png, names[:20])
+
+
+# --- headless Chromium -------------------------------------------------------------------------------------------
+
+def _chromium():
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        msg = "chromium not installed (Debian: apt-get install chromium)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return exe
+
+
+def open_in_chromium(html: Path, screenshot: Path, profile: Path) -> list[str]:
+    """Open a page in headless Chromium, save a screenshot; return the page's console messages (errors)."""
+    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+           f"--user-data-dir={profile}", "--window-size=1280,2000", f"--screenshot={screenshot}",
+           html.resolve().as_uri()]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return [line for line in proc.stderr.splitlines() if re.search(r"CONSOLE[:(]|Uncaught", line)]
+
+
+def test_chromium_console_check_catches_javascript_errors(tmp_path):
+    bad = tmp_path / "bad.html"
+    bad.write_text("<html><body><p>x</p><script>undefinedFunction();</script></body></html>")
+    errors = open_in_chromium(bad, tmp_path / "bad.png", tmp_path / "profile")
+    assert any("Uncaught" in e for e in errors), errors
+
+
+def test_report_opens_in_headless_chromium(demo_report, tmp_path):
+    shot = tmp_path / "report.png"
+    errors = open_in_chromium(demo_report / "report" / "report.html", shot, tmp_path / "profile")
+    assert errors == [], errors
+    assert shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 20_000  # more than a blank page
+    shutil.copyfile(shot, SCREENSHOT_COPY)
+    print(f"screenshot: {SCREENSHOT_COPY}")
+
+
+# --- benchmark datasets and bad input ----------------------------------------------------------------------------
+
+def test_benchmark_dataset_runs_the_workflow_into_its_folder(tmp_path):
+    """report.datasets: each dataset is run by the workflow in a child Snakemake, then reported together."""
+    from lineageflow.synthetic import SyntheticConfig, generate
+
+    generate(tmp_path / "tiny", SyntheticConfig(n_frames=6, n_cells=4, seed=5))
+    bench = tmp_path / "bench"
+    datasets = (f"report={{out: {bench}, datasets: [{{name: tiny, input: {tmp_path / 'tiny' / '01'}, "
+                "config: {frames_per_job: 3, pixels: {n_trees: 20}, classify: {n_trees: 20}}}]}")
+    snakemake("report", "--config", datasets)
+    run = json.loads((bench / "tiny" / "benchmark_run.json").read_text())
+    assert run["out"] == str(bench / "tiny")
+    assert (bench / "tiny" / "eval" / "metrics.json").exists()
+    assert not (bench / "tiny" / "mamut").exists()  # only what the report needs was made
+    page = (bench / "report" / "report.html").read_text()
+    assert "tiny" in _section(page, "accuracy") and (bench / "report" / "tracks_tiny.png").exists()
+
+
+def test_benchmark_config_plans_the_shared_sequences():
+    require_shared("Fluo-N3DH-CHO", "01")
+    proc = snakemake("-n", "report", "--configfile", str(ROOT / "config" / "benchmark.yaml"))
+    assert re.search(r"benchmark_dataset\s+3", proc.stdout), proc.stdout[-2000:]
+
+
+def test_report_without_ground_truth_names_the_key(tmp_path):
+    from lineageflow.synthetic import SyntheticConfig, generate
+
+    generate(tmp_path / "a", SyntheticConfig(n_frames=4, n_cells=3, seed=2))
+    shutil.copytree(tmp_path / "a" / "01", tmp_path / "b" / "01")  # a movie without ground truth
+    config = ["--config", f"input={tmp_path / 'b' / '01'}", f"train={tmp_path / 'a' / '01'}",
+              f"out={tmp_path / 'out'}"]
+    assert snakemake("-n", *config).returncode == 0  # tracking without GT is fine
+    proc = snakemake("-n", "report", *config, check=False)
+    assert proc.returncode != 0
+    message = [line for line in proc.stderr.splitlines()
+               if line.startswith("lineageflow:") and not line.startswith("lineageflow: note:")]
+    assert len(message) == 1, proc.stderr
+    assert "ground truth" in message[0] and "'gt'" in message[0] and "01_GT" in message[0]
+    assert not (tmp_path / "out").exists()
