@@ -396,7 +396,7 @@ def render_html(runs: list[RunData], *, figures: dict, config: dict, versions: d
             acc_rows.append([html.escape(r.name)] + [_fmt(m.get(k)) for k in ACCURACY_KEYS]
                             + [f"{m.get('n_pred_divisions', '–')} / {m.get('n_gt_divisions', '–')}"])
         notes += [f"{r.name}: {n}" for n in r.notes]
-    acc = _table(["dataset", *ACCURACY_KEYS, "divisions found / in GT"], acc_rows, "accuracy")
+    acc = _table(["dataset", *ACCURACY_KEYS, "divisions predicted / in GT"], acc_rows, "accuracy")
     acc += "".join(f'<p class="note">{html.escape(n)}</p>' for n in notes)
     acc += "<p>traccuracy's CTC metrics (TRA, DET, LNK) and division metrics (no frame buffer).</p>"
     parts.append(("accuracy", acc))
