@@ -17,6 +17,7 @@ from lineageflow import ilp, solvers
 from lineageflow.candidates import candidate_links
 from lineageflow.config import load_schema, validate_config
 from lineageflow.io import read_tables
+from lineageflow.windows import tracking_nodes
 from pathlib import Path
 
 SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
@@ -28,16 +29,13 @@ def main(argv=None):
     ap.add_argument("--solvers", nargs="+", default=["cbc", "highs", "gurobi"])
     a = ap.parse_args(argv)
     tr = validate_config({}, load_schema(SCHEMA))["tracking"]
-    params = ilp.TrackingParams(weights=tuple(tr["weights"]), max_count=tr["max_count"],
-                                transition_lambda=tr["transition_lambda"], division_threshold=tr["division_threshold"],
-                                border_width=tr["border_width"])
+    params = ilp.TrackingParams.from_dict(tr)
     print(f"{'run':40s} {'solver':7s} {'objects':>8s} {'links':>7s} {'vars':>7s} {'graph s':>8s} {'build s':>8s} "
           f"{'solve s':>8s} {'objective':>12s}")
     for run in a.runs:
         table, meta = read_tables(sorted(glob.glob(f"{run}/objects/features/*.parquet")))
         probs, _ = read_tables(sorted(glob.glob(f"{run}/classify/probabilities/*.parquet")))
-        nodes = table.merge(probs, on=["frame", "label"])
-        nodes["border_distance"] = nodes["border_distance_yx"]
+        nodes = tracking_nodes(table, probs)
         t = time.perf_counter()
         edges = candidate_links(nodes, k=tr["k_neighbours"], max_distance=tr["max_distance"])
         t_graph = time.perf_counter() - t

@@ -202,9 +202,11 @@ def _report_gt_missing():
 
 
 REPORT_DIR, REPORT_DATASETS = _report_plan()
-if "report" in sys.argv[1:] and _report_gt_missing():  # only when the report is asked for: stop before any job
-    sys.stderr.write(f"lineageflow: {_report_gt_missing()}\n")
-    sys.exit(1)
+if "report" in sys.argv[1:]:  # only when the report is asked for: stop before any job
+    _missing = _report_gt_missing()
+    if _missing:
+        sys.stderr.write(f"lineageflow: {_missing}\n")
+        sys.exit(1)
 
 
 def report_inputs(wildcards):

@@ -120,7 +120,7 @@ def test_errors(tmp_path):
     lin, labels, _, vs = small_lineage(2)
     missing = labels.copy()
     missing[6][missing[6] == 7] = 0
-    with pytest.raises(InputError, match="object 7 of frame 6 is not in that frame's label image"):
+    with pytest.raises(InputError, match=r"object 7 of frame 6 \(track \d+\) is not in that frame's label image"):
         write_geff(lin, lambda t: missing[t], N_FRAMES, tmp_path / "x", voxel_size=vs)
     with pytest.raises(InputError, match="ran out at frame 5"):
         write_geff(lin, iter(labels[:5]), N_FRAMES, tmp_path / "x", voxel_size=vs)

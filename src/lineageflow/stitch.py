@@ -22,7 +22,7 @@ import pandas as pd
 
 from . import ilp
 from .errors import InputError
-from .windows import NODE_RESULT_COLUMNS, WindowResult, links, owned_frames, tracking_params
+from .windows import NODE_RESULT_COLUMNS, WindowResult, links, owned_frames
 
 log = logging.getLogger("lineageflow")
 
@@ -57,7 +57,7 @@ def solve_seam(before: pd.DataFrame, after: pd.DataFrame, tracking: dict) -> tup
 
     Returns (before's new disappear/divide, after's new appear, crossing links) — see the module docstring.
     """
-    params = tracking_params(tracking)
+    params = ilp.TrackingParams.from_dict(tracking)
     nb = len(before)
     seam_nodes = pd.concat([before, after.assign(p_division=0.0)], ignore_index=True)
     edges = links(seam_nodes, tracking)
@@ -126,7 +126,7 @@ def check(stitched: Stitched, tracking: dict, n_frames: int) -> tuple[float, lis
     if nodes.empty:
         return 0.0, []
     det = nodes.drop(columns=NODE_RESULT_COLUMNS)
-    model = ilp.build(det, links(det, tracking), tracking_params(tracking), free_appearance_frames=[0],
+    model = ilp.build(det, links(det, tracking), ilp.TrackingParams.from_dict(tracking), free_appearance_frames=[0],
                       free_disappearance_frames=[n_frames - 1], names=False)
     sol = ilp.TrackingSolution(nodes=nodes[KEY + NODE_RESULT_COLUMNS], edges=stitched.edges, objective=np.nan,
                                gap=None, status="stitched", solver="", reason="", seconds=0.0, n_variables=0,

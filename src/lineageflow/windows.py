@@ -97,16 +97,6 @@ def tracking_nodes(table: pd.DataFrame, probabilities: pd.DataFrame) -> pd.DataF
     return nodes.assign(border_distance=nodes["border_distance_yx"])
 
 
-def tracking_params(tracking: dict) -> ilp.TrackingParams:
-    """Model parameters from the config's ``tracking`` section."""
-    return ilp.TrackingParams(
-        weights=tuple(tracking["weights"]), max_count=tracking["max_count"],
-        transition_lambda=tracking["transition_lambda"], division_threshold=tracking["division_threshold"],
-        border_width=tracking["border_width"], division_into_merger=tracking["division_into_merger"],
-        keep_all_objects=tracking["keep_all_objects"],
-    )  # fmt: skip
-
-
 def links(nodes: pd.DataFrame, tracking: dict) -> pd.DataFrame:
     return candidate_links(nodes, k=tracking["k_neighbours"], max_distance=tracking["max_distance"])
 
@@ -137,7 +127,7 @@ def solve_window(nodes: pd.DataFrame, tracking: dict, start: int, stop: int, n_f
         return WindowResult(empty, edges, summary | {"status": "empty", "solver": None, "objective": 0.0,
                                                      "gap": None, "n_candidate_links": 0})
     edges = links(nodes, tracking)
-    model = ilp.build(nodes, edges, tracking_params(tracking),
+    model = ilp.build(nodes, edges, ilp.TrackingParams.from_dict(tracking),
                       free_appearance_frames=[start] if start == 0 or free_inner_edges else [],
                       free_disappearance_frames=[stop - 1] if stop == n_frames or free_inner_edges else [],
                       names=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import tifffile
 from ..atomic import atomic_path
 from ..errors import InputError
 from ..lineage import TRACK_COLUMNS, Lineage
+from .labels import Frames, relabelled_frames
 
 TRACK_FILE = "res_track.txt"
 _MASK_RE = re.compile(r"^(?:mask|man_track)(\d+)\.tiff?$")
@@ -25,42 +25,9 @@ def mask_name(t: int, n_frames: int) -> str:
     return f"mask{t:0{digits}d}.tif"
 
 
-def _frames(label_frames: Callable[[int], np.ndarray] | Iterable[np.ndarray], n_frames: int):
-    if callable(label_frames):
-        for t in range(n_frames):
-            yield t, label_frames(t)
-        return
-    if hasattr(label_frames, "__len__") and len(label_frames) != n_frames:
-        raise InputError(f"CTC export: {len(label_frames)} label frames given for n_frames = {n_frames}")
-    it = iter(label_frames)
-    for t in range(n_frames):
-        try:
-            yield t, next(it)
-        except StopIteration:
-            raise InputError(f"CTC export: label frames ran out at frame {t} of n_frames = {n_frames}") from None
-
-
-def _relabel(img: np.ndarray, labels: np.ndarray, tids: np.ndarray) -> np.ndarray:
-    """Map object labels to track ids; every other pixel (background, inactive objects) becomes 0."""
-    if labels.size == 0:
-        return np.zeros(img.shape, np.uint16)
-    if img.dtype.itemsize <= 2:
-        # small label types: a lookup table over the whole value range is fastest
-        offset = -int(np.iinfo(img.dtype).min)
-        lut = np.zeros(1 << (8 * img.dtype.itemsize), np.uint16)
-        fits = (labels + offset >= 0) & (labels + offset < lut.size)  # others cannot occur in img
-        lut[labels[fits] + offset] = tids[fits]
-        return lut[img.astype(np.int64) + offset] if offset else lut[img]
-    flat = img.ravel()
-    idx = np.searchsorted(labels, flat)
-    idx[idx == labels.size] = 0
-    hit = labels[idx] == flat
-    return np.where(hit, tids[idx], 0).astype(np.uint16).reshape(img.shape)
-
-
 def write_ctc(
     lineage: Lineage,
-    label_frames: Callable[[int], np.ndarray] | Iterable[np.ndarray],
+    label_frames: Frames,
     n_frames: int,
     out_dir: str | Path,
 ) -> Path:
@@ -88,33 +55,10 @@ def write_ctc(
         int(t): (g["label"].to_numpy(np.int64), g["track_id"].to_numpy(np.uint16))
         for t, g in nodes.sort_values(["frame", "label"]).groupby("frame", sort=True)
     }
-    empty = (np.zeros(0, np.int64), np.zeros(0, np.uint16))
 
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
-        shape = None
-        for t, img in _frames(label_frames, n_frames):
-            img = np.asarray(img)
-            if img.dtype.kind not in "iu":
-                raise InputError(
-                    f"CTC export to {out_dir}: label image of frame {t} has dtype {img.dtype}, not integer"
-                )
-            if shape is None:
-                shape = img.shape
-            elif img.shape != shape:
-                raise InputError(
-                    f"CTC export to {out_dir}: label image of frame {t} has shape {img.shape}, frame 0 has {shape}"
-                )
-            labels, tids = per_frame.get(t, empty)
-            out = _relabel(img, labels, tids)
-            if tids.size:
-                present = np.bincount(out.ravel(), minlength=int(tids.max()) + 1)[tids] > 0
-                if not present.all():
-                    lab = int(labels[~present][0])
-                    raise InputError(
-                        f"CTC export to {out_dir}: object {lab} of frame {t} (track {int(tids[~present][0])}) "
-                        "is not in that frame's label image"
-                    )
+        for t, out in relabelled_frames(label_frames, n_frames, per_frame, np.uint16, f"CTC export to {out_dir}"):
             tifffile.imwrite(tmp / mask_name(t, n_frames), out, photometric="minisblack")
         rows = tracks[TRACK_COLUMNS].astype(np.int64).itertuples(index=False)
         lines = "".join(f"{r.L} {r.B} {r.E} {r.P}\n" for r in rows)

@@ -20,7 +20,7 @@ segmentation, type "labels", node_prop "seg_id"), and ``extra.lineageflow`` with
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,38 +29,13 @@ import pandas as pd
 from ..atomic import atomic_path
 from ..errors import InputError
 from ..lineage import Lineage
+from .labels import Frames, relabelled_frames
 
 GRAPH = "tracks"
 SEGMENTATION = "segmentation"
 SPACE_UNIT = "micrometer"
 _SKIP = {"frame", "pos_z", "pos_y", "pos_x", "spatial_ndim"}
 _INT_IDS = ("label", "track_id", "lineage_id", "parent_track", "merger_label")
-
-
-def _relabel(img: np.ndarray, labels: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Pixels of object ``labels[i]`` become ``values[i]`` (uint32); everything else 0."""
-    if labels.size == 0:
-        return np.zeros(img.shape, np.uint32)
-    order = np.argsort(labels)
-    labels, values = labels[order], values[order]
-    flat = img.ravel().astype(np.int64)
-    idx = np.searchsorted(labels, flat)
-    idx[idx == labels.size] = 0
-    hit = labels[idx] == flat
-    return np.where(hit, values[idx], 0).astype(np.uint32).reshape(img.shape)
-
-
-def _frames(label_frames, n_frames: int, where: str):
-    if callable(label_frames):
-        for t in range(n_frames):
-            yield t, label_frames(t)
-        return
-    it = iter(label_frames)
-    for t in range(n_frames):
-        try:
-            yield t, next(it)
-        except StopIteration:
-            raise InputError(f"{where}: label frames ran out at frame {t} of n_frames = {n_frames}") from None
 
 
 def tracklet_ids(tracks: pd.DataFrame) -> dict[int, int]:
@@ -108,7 +83,7 @@ def _node_props(nodes: pd.DataFrame, ndim: int, voxel_size: Sequence[float]) -> 
 
 def write_geff(
     lineage: Lineage,
-    label_frames: Callable[[int], np.ndarray] | Iterable[np.ndarray],
+    label_frames: Frames,
     n_frames: int,
     out: str | Path,
     *,
@@ -154,28 +129,16 @@ def write_geff(
     with atomic_path(out) as tmp:
         root = zarr.open_group(str(tmp), mode="w", zarr_format=2)
         seg = None
-        for t, img in _frames(label_frames, n_frames, where):
-            img = np.asarray(img)
-            if img.ndim != ndim or img.dtype.kind not in "iu":
-                raise InputError(f"{where}: label image of frame {t} is {img.dtype} {img.shape}; expected an "
-                                 f"integer image with {ndim} axes")
+        objects = {int(t): (g["label"].to_numpy(np.int64), g["track_id"].to_numpy(np.int64))
+                   for t, g in nodes.groupby("frame", sort=True)}
+        for t, relabelled in relabelled_frames(label_frames, n_frames, objects, np.uint32, where, ndim=ndim):
             if seg is None:
-                chunks = (1, *(min(s, 1024 if ndim == 2 else 256) for s in img.shape))
-                seg = root.create_array(SEGMENTATION, shape=(n_frames, *img.shape), chunks=chunks, dtype="uint32",
-                                        fill_value=0)
+                chunks = (1, *(min(s, 1024 if ndim == 2 else 256) for s in relabelled.shape))
+                seg = root.create_array(SEGMENTATION, shape=(n_frames, *relabelled.shape), chunks=chunks,
+                                        dtype="uint32", fill_value=0)
                 seg.attrs.update({"axes": ["t", *spatial_axes], "scale": [1.0, *vs],
                                   "units": ["frame", *[SPACE_UNIT] * ndim],
                                   "description": "lineageflow objects, pixel value = CTC track id (geff seg_id)"})
-            elif tuple(img.shape) != seg.shape[1:]:
-                raise InputError(f"{where}: label image of frame {t} has shape {img.shape}, frame 0 has "
-                                 f"{seg.shape[1:]}")
-            rows = frame_of == t
-            relabelled = _relabel(img, label_of[rows], tid_of[rows])
-            if rows.any():
-                present = np.isin(tid_of[rows], np.unique(relabelled))
-                if not present.all():
-                    lab = int(label_of[rows][~present][0])
-                    raise InputError(f"{where}: object {lab} of frame {t} is not in that frame's label image")
             seg[t] = relabelled
         if seg is None:
             raise InputError(f"{where}: no label frames (n_frames = {n_frames})")
