@@ -7,6 +7,7 @@ rule classify_train:
         labels=expand(f"{OUT}/objects/labels/{{chunk}}.h5", chunk=CHUNKS),
         annotations=classify_annotation_inputs(),
         pixel_classifier=classify_pixel_classifier(),
+        normalisation=f"{OUT}/pixels/normalisation.json",
     output:
         counts=f"{OUT}/classify/count_classifier.pkl",
         division=f"{OUT}/classify/division_classifier.pkl",
@@ -42,12 +43,14 @@ rule classify_apply:
         division=rules.classify_train.output.division,
         table=f"{OUT}/objects/features/{{chunk}}.parquet",
         next_table=next_chunk_table,
+        normalisation=f"{OUT}/pixels/normalisation.json",
     output:
         f"{OUT}/classify/probabilities/{{chunk}}.parquet",
     params:
         n_frames=RUN.n_frames,
         classify=config["classify"],
         max_count=config["tracking"]["max_count"],
+        channel=config["channel"],
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=lambda wc, attempt: 20 * attempt,

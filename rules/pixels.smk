@@ -1,5 +1,26 @@
 # Pixel classification: ilastik's filter bank + Random Forest, trained once, applied per chunk of frames.
+# Intensities are normalised first (per movie or per frame), with levels from the movie being processed.
 
+
+rule pixels_normalise:
+    input:
+        raw=raw_input(),
+    output:
+        f"{OUT}/pixels/normalisation.json",
+    params:
+        raw=raw_params(),
+        normalise=config["pixels"]["normalise"],
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=lambda wc, attempt: 20 * attempt,
+    log:
+        f"{OUT}/logs/pixels_normalise.log",
+    benchmark:
+        f"{OUT}/benchmarks/pixels_normalise.tsv"
+    conda:
+        "../envs/lineageflow.yaml"
+    script:
+        "../scripts/pixels_normalise.py"
 
 
 rule pixels_train:
@@ -33,6 +54,7 @@ rule pixels_predict:
     input:
         raw=raw_input(),
         classifier=rules.pixels_train.output[0],
+        normalisation=rules.pixels_normalise.output[0],
     output:
         f"{OUT}/pixels/probabilities/{{chunk}}.h5",
     params:

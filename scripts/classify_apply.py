@@ -4,7 +4,7 @@ import logging
 
 from _helpers import run
 
-from lineageflow import classifiers
+from lineageflow import classifiers, normalise
 from lineageflow.io import read_table, write_table
 
 log = logging.getLogger("lineageflow")
@@ -16,11 +16,12 @@ def main(smk):
     next_table = read_table(smk.input.next_table[0])[0] if smk.input.next_table else None
     if next_table is not None:
         next_table = next_table[next_table["frame"] == meta["frames"][1]]
+    levels = normalise.intensity_levels(*normalise.read_levels(smk.input.normalisation), p.channel)
     result = classifiers.classify_table(
         table, count_clf=classifiers.load_optional(smk.input.counts, kind="count"),
         division_clf=classifiers.load_optional(smk.input.division, kind="division"), n_frames=p.n_frames,
         next_table=next_table, frames=tuple(meta["frames"]), max_count=p.max_count,
-        fallback_confidence=p.classify["fallback_confidence"])
+        fallback_confidence=p.classify["fallback_confidence"], levels=levels)
     write_table(smk.output[0], result, meta)
     log.info("frames %s: %d objects classified", meta["frames"], len(result))
 

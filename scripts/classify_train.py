@@ -5,7 +5,7 @@ import logging
 import pandas as pd
 from _helpers import run
 
-from lineageflow import annotations, classifiers, pixels, segment
+from lineageflow import annotations, classifiers, normalise, pixels, segment
 from lineageflow.io import LabelChunks, open_movie, read_tables
 
 log = logging.getLogger("lineageflow")
@@ -17,11 +17,16 @@ def main(smk):
     table, meta = read_tables(smk.input.tables)
     labels_at = LabelChunks(smk.input.labels)
     n_frames = p.n_frames
+    norm, movie_levels = normalise.read_levels(smk.input.normalisation)
+    levels = normalise.intensity_levels(norm, movie_levels, p.channel)
     if p.source == "train":
         # another sequence with ground truth: segment it like the input, learn from its objects
         movie = open_movie(p.train_raw, what="training movie (train)")
+        train_levels = normalise.movie_levels(movie.read, movie.n_frames, norm, channels=bool(movie.n_channels))
+        levels = normalise.intensity_levels(norm, train_levels, p.channel)
         frames = {t: (lab, tab) for t, lab, tab in segment.segment_frames(
-            movie, pixels.load(smk.input.pixel_classifier), p.objects, p.voxel_size, channel=p.channel)}
+            movie, pixels.load(smk.input.pixel_classifier), p.objects, p.voxel_size, channel=p.channel,
+            levels=train_levels)}
         table = pd.concat([tab for _, tab in frames.values()], ignore_index=True)
         labels_at, n_frames = (lambda t: frames[t][0]), movie.n_frames
         log.info("training sequence %s: %d objects in %d frames", p.train_raw, len(table), n_frames)
@@ -41,7 +46,7 @@ def main(smk):
         count_clf, division_clf = classifiers.train_from_annotations(
             table, ann, max_count=p.max_count, max_distance=p.max_distance, n_trees=c["n_trees"], seed=c["seed"],
             n_jobs=smk.threads, source=p.source, allow_single_class=p.source in ("gt", "train"),
-            info={k: meta.get(k) for k in ("spatial_shape", "n_frames", "voxel_size")})
+            info={k: meta.get(k) for k in ("spatial_shape", "n_frames", "voxel_size")}, levels=levels)
     else:
         log.warning("no annotations: fall-backs P(count=1) = %s, P(division) = 0", c["fallback_confidence"])
     classifiers.save_optional(count_clf, smk.output.counts, kind="count")

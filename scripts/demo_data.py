@@ -10,7 +10,8 @@ from lineageflow.synthetic import SyntheticConfig, generate
 def main(smk):
     d = smk.params.demo
     cfg = SyntheticConfig(ndim=d["ndim"], n_frames=d["n_frames"], shape=tuple(d["shape"]) or None,
-                          n_cells=d["n_cells"], voxel_size=tuple(d["voxel_size"][-d["ndim"]:]), seed=d["seed"])
+                          n_cells=d["n_cells"], voxel_size=tuple(d["voxel_size"][-d["ndim"]:]), seed=d["seed"],
+                          contrast=d["contrast"])
     summary = generate(smk.output[0], cfg)
     logging.getLogger("lineageflow").info("demo movie: %s", summary)
 

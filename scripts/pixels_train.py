@@ -4,7 +4,8 @@ import logging
 
 from _helpers import run
 
-from lineageflow import groundtruth, pixels, scribbles
+from lineageflow import groundtruth, normalise, pixels, scribbles
+from lineageflow.augment import Augmentation
 from lineageflow.filters import FeatureSpec
 from lineageflow.io import frame_number, open_movie, read_label_folder_frame
 from lineageflow.errors import InputError
@@ -13,7 +14,11 @@ log = logging.getLogger("lineageflow")
 
 
 def training_frames(p, cfg):
-    """(images, sparse labels, feature spec, source description) for the configured training source."""
+    """(images, sparse labels, feature spec, source description, normalisation levels) for the training source.
+
+    Levels are those of the movie each image comes from: the training movie's, or per image for an ilastik
+    project (its lanes are separate movies)."""
+    norm = normalise.Normalisation.from_config(cfg["normalise"])
     spec = FeatureSpec.from_names(cfg["features"]) if cfg["features"] else FeatureSpec.default()
     if p.train_from == "ilp":
         from lineageflow import ilastik_project
@@ -21,8 +26,11 @@ def training_frames(p, cfg):
         project = ilastik_project.read_pixel_classification_project(p.train_gt)
         images, labels = ilastik_project.training_data(project)
         spec = spec if cfg["features"] else project.feature_spec
-        return images, labels, spec, f"ilastik project {p.train_gt}"
+        channels = images[0].ndim == labels[0].ndim + 1
+        levels = [normalise.movie_levels(lambda _, im=im: im, 1, norm, channels=channels) for im in images]
+        return images, labels, spec, f"ilastik project {p.train_gt}", levels
     movie = open_movie(p.train_raw, dataset=p.dataset, axes=p.axes, what="training movie")
+    levels = normalise.movie_levels(movie.read, movie.n_frames, norm, channels=bool(movie.n_channels))
     if p.train_from == "labels":
         from pathlib import Path
 
@@ -35,7 +43,7 @@ def training_frames(p, cfg):
         frames = sorted(files)
         images = [movie.read(t) for t in frames]
         labels = [read_label_folder_frame(files, t, movie.spatial_shape) for t in frames]
-        return images, labels, spec, f"sparse labels {p.train_gt}"
+        return images, labels, spec, f"sparse labels {p.train_gt}", levels
     masks = groundtruth.mask_frames(p.train_gt)
     frames = groundtruth.evenly_spaced([t for t in masks if t < movie.n_frames], cfg["train_frames"])
     images, labels = [], []
@@ -46,18 +54,22 @@ def training_frames(p, cfg):
                                                  erosion=cfg["scribble_erosion"],
                                                  min_distance_from_objects=cfg["scribble_background_distance"],
                                                  seed=cfg["seed"] + t))
-    return images, labels, spec, f"scribbles from {p.train_gt} frames {frames}"
+    return images, labels, spec, f"scribbles from {p.train_gt} frames {frames}", levels
 
 
 def main(smk):
     p = smk.params
     cfg = p.pixels
-    images, labels, spec, what = training_frames(p, cfg)
-    log.info("training on %s", what)
+    images, labels, spec, what, levels = training_frames(p, cfg)
+    norm = normalise.Normalisation.from_config(cfg["normalise"])
+    augmentation = Augmentation.from_config(cfg["augment"])
+    log.info("training on %s; normalisation %s; augmentation %s", what, norm,
+             augmentation.to_dict() if augmentation else "off")
     # channel-last images only when the movie has a channel axis (one more axis than the label images)
     channels = images[0].ndim == labels[0].ndim + 1
     clf = pixels.train(images, labels, spec, voxel_size=p.voxel_size, n_trees=cfg["n_trees"], seed=cfg["seed"],
-                       n_jobs=smk.threads, channels=channels)
+                       n_jobs=smk.threads, channels=channels, normalisation=norm, levels=levels,
+                       augmentation=augmentation)
     pixels.save(clf, smk.output[0])
     log.info("classifier written to %s", smk.output[0])
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +14,11 @@ import tifffile
 from scipy import ndimage as ndi
 
 from lineageflow import synthetic
+from lineageflow.config import load_schema, validate_config
 from lineageflow.errors import ConfigError
-from lineageflow.synthetic import SyntheticConfig, generate, main
+from lineageflow.synthetic import SyntheticConfig, contrast_to_noise, generate, main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _tracks(out: Path, seq: str = "01") -> np.ndarray:
@@ -239,6 +245,12 @@ def test_existing_output_is_replaced_and_failure_leaves_it_untouched(tmp_path, m
         ({"persistence": 1.0}, "persistence"),
         ({"max_cells": 2}, "max_cells"),
         ({"entry_rate": -1.0}, "entry_rate"),
+        ({"contrast": 0}, "contrast"),
+        ({"contrast": -0.5}, "contrast"),
+        ({"contrast": float("inf")}, "contrast"),
+        ({"contrast": "0.5"}, "contrast"),
+        ({"contrast": None}, "contrast"),
+        ({"contrast": True}, "contrast"),
     ],
 )
 def test_bad_config_raises_config_error(kwargs, key):
@@ -265,3 +277,94 @@ def test_cli(tmp_path, capsys):
 
     assert main([str(out), "--ndim", "3", "--shape", "64", "64"]) == 2
     assert "shape" in capsys.readouterr().err
+
+
+# --- contrast (signal-to-noise level) ----------------------------------------------------------------------------
+
+def _pixel_digest(out: Path) -> str:
+    """Hash of every frame's pixels and the track table: what a movie is, independent of TIFF encoding."""
+    h = hashlib.sha256()
+    for path in sorted(out.rglob("*.tif")):
+        h.update(str(path.relative_to(out)).encode())
+        h.update(tifffile.imread(path).tobytes())
+    h.update((out / "01_GT" / "TRA" / "man_track.txt").read_bytes())
+    return h.hexdigest()
+
+
+def _measured_cnr(out: Path) -> list[float]:
+    return [contrast_to_noise(tifffile.imread(raw), tifffile.imread(tra))
+            for raw, tra in zip(_frames(out / "01", "t"), _frames(out / "01_GT" / "TRA", "man_track"))]
+
+
+_TINY = dict(n_frames=3, shape=(48, 48), n_cells=2, radius=4.0)
+
+
+def test_default_contrast_keeps_the_movie_made_before_the_parameter_existed(tmp_path):
+    # Digest of this tiny movie as generated before `contrast` was added: tests and benchmarks rely on the demo.
+    generate(tmp_path / "default", SyntheticConfig(**_TINY))
+    generate(tmp_path / "explicit", SyntheticConfig(**_TINY, contrast=1.0))
+    before = "19b68fa0f77e855408c3c9da5cce4f386f452f1eb72570e23549d0fc0f79f438"
+    assert _pixel_digest(tmp_path / "default") == before
+    assert _pixel_digest(tmp_path / "explicit") == before
+
+
+# (contrast, mean CNR of the default 2D movie) as documented in SyntheticConfig's docstring.
+_DOCUMENTED_CNR_2D = [(1.0, 9.8), (0.4, 4.2), (0.2, 2.1), (0.1, 1.0), (0.05, 0.5)]
+
+
+def test_lower_contrast_gives_lower_measured_cnr_and_the_same_ground_truth(tmp_path):
+    measured, gt_texts = [], set()
+    for contrast, documented in _DOCUMENTED_CNR_2D:
+        out = tmp_path / str(contrast)
+        summary = generate(out, SyntheticConfig(contrast=contrast))
+        per_frame = _measured_cnr(out)
+        assert summary["contrast"] == contrast
+        assert summary["contrast_to_noise"] == pytest.approx(np.mean(per_frame), abs=0.005)
+        assert summary["contrast_to_noise"] == pytest.approx(documented, abs=0.05)
+        measured.append(per_frame)
+        gt_texts.add((out / "01_GT" / "TRA" / "man_track.txt").read_text())
+    means = [np.mean(m) for m in measured]
+    assert all(a > b for a, b in zip(means, means[1:])), means
+    # Frame by frame too: the contrast changes the nuclei's brightness, not the scene.
+    for higher, lower in zip(measured, measured[1:]):
+        assert all(h > l for h, l in zip(higher, lower))
+    assert len(gt_texts) == 1
+
+
+def test_contrast_to_noise_of_a_known_frame():
+    raw = np.array([[10.0, 12.0, 30.0, 30.0]])
+    labels = np.array([[0, 0, 1, 2]])
+    # background mean 11, std 1; objects mean 30
+    assert contrast_to_noise(raw, labels) == pytest.approx(19.0)
+    assert np.isnan(contrast_to_noise(raw, np.zeros_like(labels)))
+    assert np.isnan(contrast_to_noise(raw, np.ones_like(labels)))
+
+
+def test_cli_contrast(tmp_path, capsys):
+    args = [str(tmp_path), "--frames", "3", "--shape", "48", "48", "--cells", "2", "--radius", "4"]
+    assert main(args + ["--contrast", "0.3"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["contrast"] == 0.3
+    expected = tmp_path / "direct"
+    generate(expected, SyntheticConfig(**_TINY, contrast=0.3))
+    for name in ("t000.tif", "t002.tif"):
+        assert (tmp_path / "01" / name).read_bytes() == (expected / "01" / name).read_bytes()
+    assert main(args + ["--contrast", "0"]) == 2
+    assert "contrast" in capsys.readouterr().err
+
+
+def test_workflow_demo_contrast_is_validated_and_reaches_the_generator(tmp_path):
+    schema = load_schema(ROOT / "config" / "schema.yaml")
+    assert validate_config({}, schema)["demo"]["contrast"] == 1.0
+    for bad in (0, -1, "low"):
+        with pytest.raises(ConfigError, match="demo.contrast"):
+            validate_config({"demo": {"contrast": bad}}, schema)
+    demo = validate_config({"demo": {"n_frames": 3, "shape": [48, 48], "n_cells": 2, "contrast": 0.3}}, schema)["demo"]
+    script = ROOT / "scripts" / "demo_data.py"
+    proc = subprocess.run([sys.executable, str(script), "--output", f"out={tmp_path / 'rule'}",
+                           "--params", json.dumps({"demo": demo})], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    generate(tmp_path / "direct", SyntheticConfig(n_frames=3, shape=(48, 48), n_cells=2, contrast=0.3))
+    generate(tmp_path / "full", SyntheticConfig(n_frames=3, shape=(48, 48), n_cells=2))
+    assert _pixel_digest(tmp_path / "rule") == _pixel_digest(tmp_path / "direct")
+    assert _pixel_digest(tmp_path / "rule") != _pixel_digest(tmp_path / "full")

@@ -122,13 +122,31 @@ def _frame_median(table: pd.DataFrame, column: str) -> np.ndarray:
     return table.groupby("frame")[column].transform("median").to_numpy(float)
 
 
-def count_features(table: pd.DataFrame) -> np.ndarray:
-    """Feature matrix (n_objects, len(COUNT_FEATURE_NAMES)) of the count classifier, in the table's row order."""
+def normalised_intensities(table: pd.DataFrame, levels) -> pd.DataFrame:
+    """The table with its intensity statistics mapped through the movie's normalisation levels (lo → 0, hi → 1),
+    so that the count classifier carries over to a dimmer or offset movie. ``levels`` None: unchanged."""
+    if levels is None:
+        return table
+    lo, hi = (float(v) for v in levels)
+    span = hi - lo if hi > lo else 1.0
+    t = table.copy()
+    for c in ("intensity_mean", "intensity_min", "intensity_max"):
+        t[c] = (t[c].to_numpy(float) - lo) / span
+    t["intensity_var"] = t["intensity_var"].to_numpy(float) / span**2
+    t["intensity_sum"] = (t["intensity_sum"].to_numpy(float) - lo * t["size"].to_numpy(float)) / span
+    return t
+
+
+def count_features(table: pd.DataFrame, levels=None) -> np.ndarray:
+    """Feature matrix (n_objects, len(COUNT_FEATURE_NAMES)) of the count classifier, in the table's row order.
+
+    ``levels`` (low, high): the movie's intensity normalisation levels (see :func:`normalised_intensities`)."""
     missing = [c for c in COUNT_FEATURES + ["frame"] if c not in table.columns]
     if missing:
         raise InputError(f"object table lacks column(s) {missing} needed by the count classifier")
     if not len(table):
         return np.empty((0, len(COUNT_FEATURE_NAMES)))
+    table = normalised_intensities(table, levels)
     size_rel = _ratio(table["size"].to_numpy(float), _frame_median(table, "size"))
     sum_rel = _ratio(table["intensity_sum"].to_numpy(float), _frame_median(table, "intensity_sum"))
     x = np.column_stack([table[COUNT_FEATURES].to_numpy(float), size_rel, sum_rel])
@@ -324,17 +342,23 @@ def train_count_classifier(
     source: str = "",
     info: dict | None = None,
     allow_single_class: bool = False,
+    levels=None,
 ) -> ObjectClassifier:
     """Train the count classifier. ``counts[i]`` holds one value per row of ``tables[i]`` (same order):
     the annotated count, NaN = not annotated. Counts above ``max_count`` are clipped to it.
     ``source`` names the annotations in error messages; ``info`` is stored with the classifier.
+    ``levels``: per table, the (low, high) intensity normalisation levels of its movie (None = raw intensities);
+    a classifier trained on normalised intensities needs its movie's levels at prediction too.
     """
     if len(tables) != len(counts):
         raise ValueError(f"{len(tables)} tables but {len(counts)} count arrays")
+    levels = list(levels) if levels is not None else [None] * len(tables)
+    if len(levels) != len(tables) or len({lv is None for lv in levels}) > 1:
+        raise ValueError("levels: one (low, high) pair per table, or None for all")
     if int(max_count) < 1:
         raise ConfigError(f"max_count must be >= 1, got {max_count!r}")
     xs, ys = [], []
-    for table, cnt in zip(tables, counts):
+    for table, cnt, lv in zip(tables, counts, levels):
         y = _targets(cnt, len(table), "counts")
         order = np.lexsort((table["label"].to_numpy(), table["frame"].to_numpy()))
         t = table.iloc[order]
@@ -343,7 +367,7 @@ def train_count_classifier(
         if np.any(y[keep] < 0) or np.any(y[keep] != np.round(y[keep])):
             bad = y[keep][(y[keep] < 0) | (y[keep] != np.round(y[keep]))][0]
             raise InputError(f"{source + ': ' if source else ''}count {bad:g} is not a non-negative integer")
-        xs.append(count_features(t)[keep])
+        xs.append(count_features(t, lv)[keep])
         ys.append(np.minimum(y[keep], max_count).astype(np.int64))
     x = np.concatenate(xs) if xs else np.empty((0, len(COUNT_FEATURE_NAMES)))
     y = np.concatenate(ys) if ys else np.empty(0, np.int64)
@@ -358,7 +382,8 @@ def train_count_classifier(
         classes = _check_classes(y, source, {0: "false detection", 1: "one object"})
         forest = _forest(n_trees, seed, class_weight, n_jobs).fit(x, y)
     summary = {"n_samples": int(y.size), "class_counts": {int(c): int((y == c).sum()) for c in classes},
-               "n_trees": int(n_trees), "seed": int(seed), **(info or {})}
+               "n_trees": int(n_trees), "seed": int(seed), **(info or {}),
+               "normalised_intensity": levels[0] is not None}
     return ObjectClassifier("count", forest, list(COUNT_FEATURE_NAMES), classes, int(max_count), None,
                             _ndim(tables), summary)
 
@@ -418,10 +443,13 @@ def predict_counts(
     *,
     max_count: int | None = None,
     fallback_confidence: float = 0.9,
+    levels=None,
 ) -> pd.DataFrame:
     """P(count = 0..N) per object: DataFrame indexed (frame, label) in the table's row order, columns
     ``count_columns(N)``; rows sum to 1. N = ``max_count`` (default: the classifier's, else 2); a classifier's
     classes above N are added to the last column. ``clf`` None: the fall-back of the module docstring.
+    ``levels``: the movie's (low, high) intensity normalisation levels, used when the classifier learned on
+    normalised intensities.
     """
     n_max = int(max_count if max_count is not None else (clf.max_count if clf is not None else 2))
     if n_max < 1:
@@ -435,8 +463,12 @@ def predict_counts(
         p[:, 0] = 1.0 - conf
     else:
         clf._check("count", COUNT_FEATURE_NAMES, _table_ndim(table))
+        normalised = clf.info.get("normalised_intensity", False)
+        if normalised and levels is None:
+            raise InputError(f"{clf.source or 'the count classifier'} learned on normalised intensities: "
+                             "give the movie's normalisation levels")
         if len(table):
-            proba = clf.forest.predict_proba(count_features(table))
+            proba = clf.forest.predict_proba(count_features(table, levels if normalised else None))
             for j, c in enumerate(clf.forest.classes_):
                 p[:, min(int(c), n_max)] += proba[:, j]
     p = np.maximum(p, EPSILON)
@@ -476,6 +508,7 @@ def classify_table(
     frames: tuple[int, int] | None = None,
     max_count: int | None = None,
     fallback_confidence: float = 0.9,
+    levels=None,
 ) -> pd.DataFrame:
     """Classify one chunk of frames: columns frame, label, p_count_0..N, p_division, sorted by (frame, label).
 
@@ -494,7 +527,8 @@ def classify_table(
                     fallback_confidence, 1 - float(fallback_confidence))
     if division_clf is None:
         log.warning("no division classifier: P(division) = 0 for every object (fall-back: no divisions)")
-    counts = predict_counts(count_clf, t, max_count=max_count, fallback_confidence=fallback_confidence)
+    counts = predict_counts(count_clf, t, max_count=max_count, fallback_confidence=fallback_confidence,
+                            levels=levels)
     p_div = np.zeros(len(t))
     if division_clf is not None and len(t):
         nxt = None if next_table is None else next_table[next_table["frame"] == end]
@@ -529,6 +563,7 @@ def train_from_annotations(
     source: str = "",
     info: dict | None = None,
     allow_single_class: bool = False,
+    levels=None,
 ) -> tuple[ObjectClassifier, ObjectClassifier | None]:
     """Both classifiers from one movie's objects and their annotations (long table, see ``annotations``).
 
@@ -538,7 +573,8 @@ def train_from_annotations(
 
     count_clf = train_count_classifier(
         [table], [targets(annotations_table, table, "count")], max_count=max_count, n_trees=n_trees, seed=seed,
-        n_jobs=n_jobs, source=source, info=info, allow_single_class=allow_single_class)
+        n_jobs=n_jobs, source=source, info=info, allow_single_class=allow_single_class,
+        levels=None if levels is None else [levels])
     by_frame = dict(tuple(table.groupby("frame", sort=True)))
     pairs = [(g, by_frame.get(t + 1)) for t, g in by_frame.items()]
     divs = [targets(annotations_table, g, "division") for g in by_frame.values()]

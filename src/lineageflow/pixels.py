@@ -20,9 +20,11 @@ from sklearn.ensemble import RandomForestClassifier
 from lineageflow.atomic import atomic_path
 from lineageflow.errors import InputError
 from lineageflow.filters import FeatureSpec, feature_names, features_first
+from lineageflow.normalise import Normalisation
+from lineageflow import normalise
 
 FORMAT = "lineageflow-pixel-classifier"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: intensity normalisation (files of version 1 load with mode 'none')
 _ROWS_PER_CHUNK = 1 << 17  # bounds predict_proba's temporaries
 
 
@@ -38,6 +40,8 @@ class PixelClassifier:
     channels: bool  # images carry a trailing channel axis
     classes: tuple[int, ...]  # label values, in probability-channel order
     n_jobs: int = 1
+    normalisation: Normalisation = Normalisation(mode="none")
+    training: dict | None = None  # what it learned from: normalisation levels, augmentation, rows (for the record)
 
     @property
     def feature_names(self) -> list[str]:
@@ -54,6 +58,8 @@ class PixelClassifier:
             "channels": self.channels,
             "classes": list(self.classes),
             "n_trees": len(self.forest.estimators_),
+            "normalisation": self.normalisation.to_dict(),
+            "training": self.training or {},
         }
 
 
@@ -77,13 +83,23 @@ def train(
     n_jobs: int = 1,
     *,
     channels: bool = False,
+    normalisation: Normalisation | None = None,
+    levels=None,
+    augmentation=None,
 ) -> PixelClassifier:
     """Fit a random forest on the labelled pixels of ``images`` (one frame each; labels same spatial shape).
 
     The forest mirrors ilastik's (vigra) settings: ``n_trees`` fully grown trees, bootstrap samples,
     ⌈√F⌉ features tried per split, Gini impurity. Raises :class:`InputError` when there is no labelled pixel
     or only one class.
+
+    ``normalisation`` (default: none) is applied to every image before its features, with ``levels`` — the
+    (2, C) levels of the movie the images come from, or a list of them, one per image (several movies, e.g.
+    an ilastik project's lanes) — as :func:`predict` will apply it. ``augmentation``
+    (:class:`lineageflow.augment.Augmentation`) adds shifted copies of each labelled frame with the same labels.
     """
+    normalisation = normalisation or Normalisation(mode="none")
+    per_image = levels if isinstance(levels, (list, tuple)) else [levels] * len(images)
     spec = spec or FeatureSpec.default()
     if isinstance(images, np.ndarray) or isinstance(labels, np.ndarray):
         raise InputError("images and labels must be lists of per-frame arrays")
@@ -105,10 +121,14 @@ def train(
         mask = lab > 0
         if not mask.any():
             continue
-        feats = features_first(img, spec, voxel_size, channels=channels)
-        xs.append(np.ascontiguousarray(feats[:, mask].T))
-        ys.append(lab[mask])
-        del feats
+        copies = [normalise.apply(img, normalisation, per_image[i], channels=channels)]
+        if augmentation is not None:
+            copies += augmentation.variants(img, normalisation, frame=i, channels=channels)
+        for copy in copies:
+            feats = features_first(copy, spec, voxel_size, channels=channels)
+            xs.append(np.ascontiguousarray(feats[:, mask].T))
+            ys.append(lab[mask])
+            del feats
     counts = {}
     if ys:
         y = np.concatenate(ys)
@@ -134,11 +154,19 @@ def train(
     forest.fit(X, y)
     forest.n_jobs = 1  # prediction parallelism is ours (deterministic row chunks)
     vs = tuple(float(v) for v in voxel_size) if voxel_size is not None else None
-    return PixelClassifier(forest, spec, vs, ndim, n_ch, channels, tuple(int(c) for c in forest.classes_), n_jobs)
+    record = {"n_rows": int(X.shape[0]), "class_rows": counts,
+              "levels": [None if lv is None else np.asarray(lv).tolist() for lv in per_image[:1]],
+              "augmentation": augmentation.to_dict() if augmentation is not None else None}
+    return PixelClassifier(forest, spec, vs, ndim, n_ch, channels, tuple(int(c) for c in forest.classes_), n_jobs,
+                           normalisation, record)
 
 
-def predict(clf: PixelClassifier, image: np.ndarray, n_jobs: int | None = None) -> np.ndarray:
-    """Class probabilities of every pixel: float32, spatial shape + (K,), channel order ``clf.classes``."""
+def predict(clf: PixelClassifier, image: np.ndarray, n_jobs: int | None = None, levels=None) -> np.ndarray:
+    """Class probabilities of every pixel: float32, spatial shape + (K,), channel order ``clf.classes``.
+
+    ``levels``: the (2, C) normalisation levels of the movie ``image`` belongs to (needed when the classifier
+    normalises per movie; see :func:`lineageflow.normalise.movie_levels`).
+    """
     image = np.asarray(image)
     sp, nc = _spatial(image, clf.channels)
     if len(sp) != clf.ndim or nc != clf.n_channels:
@@ -146,6 +174,10 @@ def predict(clf: PixelClassifier, image: np.ndarray, n_jobs: int | None = None) 
             f"image of shape {image.shape} does not match the classifier "
             f"({clf.ndim}D, {clf.n_channels} channel(s){', channel-last' if clf.channels else ''})"
         )
+    if clf.normalisation.mode == "movie" and levels is None:
+        raise InputError("this pixel classifier normalises per movie: pass the movie's levels "
+                         "(lineageflow.normalise.movie_levels)")
+    image = normalise.apply(image, clf.normalisation, levels, channels=clf.channels)
     feats = features_first(image, clf.spec, clf.voxel_size, channels=clf.channels)
     X = feats.reshape(feats.shape[0], -1)  # (F, N); rows are transposed chunk by chunk, no full copy
     n = X.shape[1]
@@ -200,4 +232,6 @@ def load(path, n_jobs: int = 1) -> PixelClassifier:
         channels=bool(meta["channels"]),
         classes=tuple(int(c) for c in meta["classes"]),
         n_jobs=n_jobs,
+        normalisation=Normalisation(**meta.get("normalisation", {"mode": "none"})),
+        training=meta.get("training"),
     )

@@ -13,11 +13,13 @@ from .io import Movie
 
 
 def segment_frames(movie: Movie, clf: pixels.PixelClassifier, objects_cfg: dict, voxel_size, *, channel: int = 0,
-                   frames=None) -> Iterator[tuple[int, np.ndarray, pd.DataFrame]]:
-    """(frame, label image, object table) per frame, with the same settings as objects_threshold/features."""
+                   frames=None, levels=None) -> Iterator[tuple[int, np.ndarray, pd.DataFrame]]:
+    """(frame, label image, object table) per frame, with the same settings as objects_threshold/features.
+
+    ``levels``: the movie's normalisation levels (:func:`lineageflow.normalise.movie_levels`)."""
     for t in range(movie.n_frames) if frames is None else frames:
         image = movie.read(t)
-        lab = threshold.threshold_from_config(pixels.predict(clf, image), objects_cfg, voxel_size,
+        lab = threshold.threshold_from_config(pixels.predict(clf, image, levels=levels), objects_cfg, voxel_size,
                                               source=f"{movie.source} frame {t}")
         intensity = image[..., channel] if movie.n_channels else image
         yield t, lab, features.object_features(lab, intensity, frame=t, voxel_size=voxel_size,

@@ -1,0 +1,158 @@
+"""Intensity normalisation before the filter bank: robust percentiles per movie or per frame.
+
+A forest trained on one movie's absolute intensities does not carry over to a dimmer or brighter movie. Mapping
+each movie's low/high percentiles (default 1st/99.8th) to 0/1 before the features makes the pixel classifier
+invariant to gain and offset (its filters are linear, its splits are thresholds). ``mode``:
+
+* ``movie`` (default): one pair of levels per channel from a sample of frames of the movie being processed;
+* ``frame``: levels per frame, for movies whose brightness drifts (bleaching);
+* ``none``: raw intensities, as ilastik does.
+
+The settings are stored in the pixel classifier; the levels always come from the movie the classifier is applied
+to (at training time: the training movie), through the same functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+
+from lineageflow.errors import ConfigError
+
+MODES = ("none", "movie", "frame")
+_MAX_SAMPLES = 1 << 22  # pixels pooled per channel for movie percentiles (a fixed stride, so deterministic)
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    mode: str = "movie"
+    low: float = 1.0  # percentile mapped to 0
+    high: float = 99.8  # percentile mapped to 1
+    sample_frames: int = 20  # frames (evenly spaced) pooled for the movie's levels
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"config key 'pixels.normalise.mode' = {self.mode!r}: must be one of {', '.join(MODES)}")
+        if not (0 <= self.low < self.high <= 100):
+            raise ConfigError(f"config keys 'pixels.normalise.low/high' = {self.low}/{self.high}: "
+                              "need 0 <= low < high <= 100 (percentiles)")
+        if int(self.sample_frames) < 1:
+            raise ConfigError(f"config key 'pixels.normalise.sample_frames' = {self.sample_frames}: must be >= 1")
+
+    @classmethod
+    def from_config(cls, section: dict | None) -> "Normalisation":
+        section = section or {}
+        return cls(**{k: section[k] for k in ("mode", "low", "high", "sample_frames") if k in section})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _as_channels(image: np.ndarray, channels: bool) -> np.ndarray:
+    """(N, C) float view of an image's pixels."""
+    a = np.asarray(image)
+    return a.reshape(-1, a.shape[-1]) if channels else a.reshape(-1, 1)
+
+
+def levels_of(pixels: np.ndarray, norm: Normalisation) -> np.ndarray:
+    """(2, C) low/high levels of an (N, C) pixel sample; non-finite pixels are ignored."""
+    pixels = np.asarray(pixels, dtype=np.float64)
+    out = np.empty((2, pixels.shape[1]), np.float64)
+    for c in range(pixels.shape[1]):
+        col = pixels[:, c]
+        col = col[np.isfinite(col)]
+        out[:, c] = np.percentile(col, [norm.low, norm.high]) if col.size else (0.0, 1.0)
+    return out
+
+
+def movie_levels(read: Callable[[int], np.ndarray], n_frames: int, norm: Normalisation, *,
+                 channels: bool = False) -> np.ndarray | None:
+    """The movie's (2, C) levels from up to ``sample_frames`` evenly spaced frames; None in mode 'none'.
+
+    (Mode 'frame' normalises pixels per frame but still records the movie's levels for the object features.)"""
+    if norm.mode == "none":
+        return None
+    frames = sorted(set(np.linspace(0, n_frames - 1, min(n_frames, norm.sample_frames)).round().astype(int).tolist()))
+    first = _as_channels(read(frames[0]), channels)
+    stride = max(1, (first.shape[0] * len(frames)) // _MAX_SAMPLES)
+    samples = [first[::stride]] + [_as_channels(read(t), channels)[::stride] for t in frames[1:]]
+    return levels_of(np.concatenate(samples), norm)
+
+
+def apply(image: np.ndarray, norm: Normalisation, levels: np.ndarray | None = None, *,
+          channels: bool = False) -> np.ndarray:
+    """``image`` as float32 with its low level at 0 and high level at 1 (per channel).
+
+    ``levels`` (2, C) are the movie's (mode 'movie'); in mode 'frame' they come from the image itself; mode 'none'
+    only converts to float32. A channel whose levels coincide (a constant frame) is shifted, not scaled.
+    """
+    img = np.asarray(image, dtype=np.float32)
+    if norm.mode == "none":
+        return img
+    if norm.mode == "frame" or levels is None:
+        if norm.mode == "movie":
+            raise ValueError("mode 'movie' needs the movie's levels (normalise.movie_levels)")
+        levels = levels_of(_as_channels(img, channels), norm)
+    levels = np.asarray(levels, dtype=np.float64)
+    n_ch = img.shape[-1] if channels else 1
+    if levels.shape != (2, n_ch):
+        raise ValueError(f"normalisation levels have shape {levels.shape}, expected (2, {n_ch})")
+    lo = levels[0]
+    span = levels[1] - levels[0]
+    scale = np.where(span > 0, 1.0 / np.where(span > 0, span, 1.0), 1.0)
+    # channel-last images broadcast the (C,) levels over their last axis
+    lo, scale = (lo, scale) if channels else (lo[0], scale[0])
+    return (img - np.asarray(lo, np.float32)) * np.asarray(scale, np.float32)
+
+
+def levels_for_frame(image: np.ndarray, norm: Normalisation, levels: np.ndarray | None, *,
+                     channels: bool = False) -> np.ndarray:
+    """The (2, C) levels :func:`apply` uses for this frame ((0, 1) per channel in mode 'none')."""
+    n_ch = np.asarray(image).shape[-1] if channels else 1
+    if norm.mode == "none":
+        return np.array([[0.0] * n_ch, [1.0] * n_ch])
+    if norm.mode == "frame":
+        return levels_of(_as_channels(image, channels), norm)
+    return np.asarray(levels, dtype=np.float64)
+
+
+def write_levels(path, norm: Normalisation, levels: np.ndarray | None, *, source: str) -> None:
+    """The movie's normalisation (settings + levels) as JSON, atomically."""
+    import json
+
+    from lineageflow.atomic import atomic_path
+
+    doc = {"normalisation": norm.to_dict(), "levels": None if levels is None else np.asarray(levels).tolist(),
+           "source": source}
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as fh:
+            json.dump(doc, fh, indent=1, sort_keys=True)
+            fh.write("\n")
+
+
+def read_levels(path) -> tuple[Normalisation, np.ndarray | None]:
+    import json
+
+    from lineageflow.errors import InputError
+
+    try:
+        with open(path) as fh:
+            doc = json.load(fh)
+        norm = Normalisation(**doc["normalisation"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a lineageflow normalisation file ({type(exc).__name__}: {exc})") from None
+    return norm, (None if doc["levels"] is None else np.asarray(doc["levels"], dtype=np.float64))
+
+
+def intensity_levels(norm: Normalisation, levels: np.ndarray | None, channel: int = 0) -> tuple[float, float] | None:
+    """(low, high) of the intensity channel that object features measure; None when intensities stay raw.
+
+    In mode 'frame' the pixel classifier uses per-frame levels, while object features keep the movie's (the object
+    classifiers compare objects across frames), so the movie's levels are needed here in both modes."""
+    if norm.mode == "none" or levels is None:
+        return None
+    levels = np.asarray(levels)
+    c = channel if levels.shape[1] > 1 else 0
+    return float(levels[0, c]), float(levels[1, c])
