@@ -3,6 +3,7 @@ import sys
 
 from lineageflow import config as lf_config
 from lineageflow import inputs as lf_inputs
+from lineageflow import qc as lf_qc
 from lineageflow.errors import LineageflowError
 from lineageflow.plan import frame_chunks
 from lineageflow.windows import chunks_of_window, plan_note, time_windows
@@ -12,6 +13,7 @@ def _resolve_run(cfg):
     """Validate the config, resolve inputs and plan the jobs; stop with one clear message before any job runs."""
     try:
         valid = lf_config.validate_config(cfg, lf_config.load_schema(workflow.source_path("../config/schema.yaml")))
+        lf_qc.check_config(valid["qc"])
         run = lf_inputs.resolve(valid)
         chunks = frame_chunks(run.n_frames, valid["frames_per_job"])
         windows = time_windows(run.n_frames, valid["window_size"], valid["overlap"])
@@ -88,7 +90,7 @@ def export_outputs():
 
 
 def all_outputs():
-    targets = [*export_outputs(), f"{OUT}/track/lineage.json"]
+    targets = [*export_outputs(), f"{OUT}/track/lineage.json", f"{OUT}/qc/summary.json"]
     if RUN.eval_gt:
         targets += [f"{OUT}/eval/segmentation.json", f"{OUT}/eval/metrics.json"]
     return targets
@@ -103,6 +105,11 @@ def probabilities_input(wildcards):
     if RUN.objects_from == "probabilities":
         return config["pixels"]["probabilities"]
     return f"{OUT}/pixels/probabilities/{wildcards.chunk}.h5"
+
+
+def qc_probabilities(wildcards):
+    """The chunk's probabilities (ours or ilastik's) for the QC rows; none when objects come from label images."""
+    return [] if RUN.objects_from == "labels" else probabilities_input(wildcards)
 
 
 def classify_annotation_inputs():
@@ -214,7 +221,8 @@ def report_inputs(wildcards):
     if not config["report"]["datasets"]:
         return {"metrics": f"{OUT}/eval/metrics.json", "solution": f"{OUT}/track/solution.json",
                 "lineage": f"{OUT}/track/lineage_nodes.parquet", "tracks": f"{OUT}/track/tracks.csv",
-                "ctc": f"{OUT}/ctc", "raw": raw_input()}
+                "ctc": f"{OUT}/ctc", "raw": raw_input(), "qc": f"{OUT}/qc/summary.json",
+                "qc_plot": f"{OUT}/qc/qc.png"}
     return {"runs": [f"{d['out']}/benchmark_run.json" for d in REPORT_DATASETS.values()]}
 
 

@@ -1,6 +1,7 @@
 # The benchmark report: one self-contained HTML page (accuracy, time and memory per rule, solver per window,
-# lineage trees, tracks over the movie, TRA across runs, configuration, software versions) and its figures, which
-# are also report() outputs, so `snakemake --report report.html` (Snakemake's own report) shows them with captions.
+# lineage trees, tracks over the movie, per-frame quality control, TRA across runs, configuration, software
+# versions) and its figures, which are also report() outputs, so `snakemake --report report.html` (Snakemake's own
+# report) shows them with captions.
 # `snakemake --cores 2 report` reports the current run (the demo by default); with config key report.datasets
 # (config/benchmark.yaml) every dataset is first run by this same workflow into its own folder.
 
@@ -18,6 +19,7 @@ rule report:
         history=report(f"{REPORT_DIR}/tra_history.png", caption="../report/tra_history.rst", category="Accuracy"),
         lineage=report(report_pngs("lineage"), caption="../report/lineage.rst", category="Lineage trees"),
         tracks=report(report_pngs("tracks"), caption="../report/tracks.rst", category="Tracks over the movie"),
+        qc=report(report_pngs("qc"), caption="../report/qc.rst", category="Quality control"),
     params:
         datasets=report_params(),
         config=config,

@@ -13,10 +13,12 @@ def main(smk):
     runs = make_report(smk.params.datasets, config=smk.params.config, html_path=smk.output.html,
                        time_memory_png=smk.output.time_memory, history_png=smk.output.history,
                        lineage_pngs=list(smk.output.lineage), tracks_pngs=list(smk.output.tracks),
-                       history_path=smk.params.history, n_frames_shown=smk.params.frames)
+                       qc_pngs=list(smk.output.qc), history_path=smk.params.history,
+                       n_frames_shown=smk.params.frames)
     for r in runs:
-        log.info("%s: TRA %s, %d rule(s) timed, %d window(s)", r.name, (r.metrics or {}).get("TRA"),
-                 len(r.benchmarks), len(r.windows))
+        log.info("%s: TRA %s, %d rule(s) timed, %d window(s), QC: %s", r.name, (r.metrics or {}).get("TRA"),
+                 len(r.benchmarks), len(r.windows),
+                 f"{r.qc['n_flagged']} of {r.qc['n_frames']} frames flagged" if r.qc else "missing")
     log.info("report written to %s", smk.output.html)
 
 

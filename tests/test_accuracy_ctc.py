@@ -5,6 +5,8 @@ import json
 import pytest
 
 from conftest import require_shared
+from lineageflow import shift
+from lineageflow.ctc_subset import write_subsequence
 from test_workflow import snakemake
 
 
@@ -52,3 +54,45 @@ def test_sim_tracking_only_from_gt_masks(tmp_path):
               f"objects={{labels: {seq.parent / '01_GT' / 'TRA'}, min_size: 0}}", "tracking={keep_all_objects: true}")
     m = metrics_of(out)
     assert m["TRA"] >= 0.998
+
+
+# --- models that carry over (issue #9): never scored on what they were trained on ------------------------------
+
+def test_sim_contrast_half_carries_over(sim_global, tmp_path):
+    """Trained on SIM+/01, run on a copy of it with half the object contrast at the same noise (its GT scores only):
+    TRA within 0.03 of the unshifted run."""
+    seq, _, m_orig = sim_global
+    gt = seq.parent / "01_GT"
+    copy = shift.write_shifted_sequence(seq, tmp_path / "shifted" / "01", shift.by_name("contrast0.5"), seed=0)
+    out = tmp_path / "out"
+    snakemake("--config", f"input={copy}", f"out={out}", f"train={seq}", f"train_gt={gt}", f"gt={gt}",
+              "window_size=0")
+    m = metrics_of(out)
+    assert m["TRA"] >= m_orig["TRA"] - 0.03
+
+
+def _split(seq, train_frames, test_frames, root):
+    gt = seq.parent / f"{seq.name}_GT"
+    write_subsequence(seq, gt, train_frames, root / "train" / "01", root / "train" / "01_GT")
+    write_subsequence(seq, gt, test_frames, root / "test" / "01", root / "test" / "01_GT")
+    return root / "train" / "01", root / "test" / "01"
+
+
+def test_sim_held_out_frames(tmp_path):
+    """Classifiers trained on frames 0-32 of SIM+/01, scored on frames 33-64 only."""
+    train, test = _split(require_shared("Fluo-N2DH-SIM+", "01"), range(0, 33), range(33, 65), tmp_path)
+    out = tmp_path / "out"
+    snakemake("--config", f"input={test}", f"out={out}", f"train={train}", "window_size=0")
+    m = metrics_of(out)
+    assert m["TRA"] >= 0.95
+    assert m["division_f1"] >= 0.6
+
+
+def test_cho_3d_held_out_frames(tmp_path):
+    """3D: classifiers trained on frames 0-19 of Fluo-N3DH-CHO/01, scored on frames 50-69."""
+    train, test = _split(require_shared("Fluo-N3DH-CHO", "01"), range(0, 20), range(50, 70), tmp_path)
+    out = tmp_path / "out"
+    snakemake("--config", f"input={test}", f"out={out}", f"train={train}", "voxel_size=[1.0,0.202,0.202]",
+              "window_size=0")
+    m = metrics_of(out)
+    assert m["TRA"] >= 0.9

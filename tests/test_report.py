@@ -103,7 +103,7 @@ def test_report_has_every_section_embedded_images_and_the_metrics(demo_report):
     assert "<script" not in page
     assert not re.search(r'(src|href)="(https?:)?//', page)
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
-    assert len(images) == 4  # time/memory, lineage, tracks, history
+    assert len(images) == 5  # time/memory, lineage, tracks, QC, history
     assert all(base64.b64decode(i)[:4] == b"\x89PNG" for i in images)
     metrics = json.loads((demo_report / "eval" / "metrics.json").read_text())
     accuracy = _section(page, "accuracy")
@@ -119,8 +119,16 @@ def test_report_has_every_section_embedded_images_and_the_metrics(demo_report):
     import snakemake as smk
 
     assert smk.__version__ in _section(page, "software")
-    for png in ("time_memory.png", "tra_history.png", "lineage_out.png", "tracks_out.png"):
+    for png in ("time_memory.png", "tra_history.png", "lineage_out.png", "tracks_out.png", "qc_out.png"):
         assert (demo_report / "report" / png).read_bytes()[:4] == b"\x89PNG"
+    # the run's own QC plot, and its flagged frames or that there are none
+    assert (demo_report / "report" / "qc_out.png").read_bytes() == (demo_report / "qc" / "qc.png").read_bytes()
+    qc = json.loads((demo_report / "qc" / "summary.json").read_text())
+    quality = _section(page, "qc")
+    assert f"{qc['n_frames']} frames" in quality and "qc/frames.csv" in quality
+    assert ("no frame flagged" in quality) == (qc["n_flagged"] == 0)
+    for f in qc["flagged"]:
+        assert f"<td>{f['frame']}</td>" in quality
 
 
 def test_report_history_grows_and_figures_are_reproducible(demo_report):
@@ -141,7 +149,7 @@ def test_snakemake_report_collects_the_figures(demo_report, tmp_path):
     import zipfile
 
     names = zipfile.ZipFile(target).namelist()
-    for png in ("time_memory.png", "lineage_out.png", "tracks_out.png", "tra_history.png", "report.html"):
+    for png in ("time_memory.png", "lineage_out.png", "tracks_out.png", "qc_out.png", "tra_history.png", "report.html"):
         assert any(n.endswith(png) for n in names), (png, names[:20])
 
 
@@ -200,6 +208,7 @@ def test_benchmark_dataset_runs_the_workflow_into_its_folder(tmp_path):
     assert not (bench / "tiny" / "mamut").exists()  # only what the report needs was made
     page = (bench / "report" / "report.html").read_text()
     assert "tiny" in _section(page, "accuracy") and (bench / "report" / "tracks_tiny.png").exists()
+    assert "tiny" in _section(page, "qc") and (bench / "report" / "qc_tiny.png").exists()
 
 
 def test_benchmark_config_plans_the_shared_sequences():

@@ -41,6 +41,9 @@ def test_lint_reports_nothing():
     (["frames_per_job=0"], ["frames_per_job", "0", ">= 1"]),
     (["treshold=0.5"], ["unknown config key", "treshold"]),
     (["input=/no/such/folder"], ["input", "/no/such/folder", "no such file"]),
+    (["pixels={normalise: {low: 99.9, high: 99.8}}"], ["pixels.normalise.low", "99.9", "below high"]),
+    (["pixels={normalise: {mode: global}}"], ["pixels.normalise.mode", "'global'", "movie", "frame"]),
+    (["pixels={augment: {contrast: [0.5, -1]}}"], ["pixels.augment.contrast", "-1"]),
 ])
 def test_bad_config_stops_before_any_job(tmp_path, config, words):
     assert_stops_before_any_job(tmp_path, config, words)

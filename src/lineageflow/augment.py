@@ -55,25 +55,26 @@ class Augmentation:
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
-    def copies(self, image: np.ndarray, frame: int = 0, *, channels: bool = False) -> list[tuple[str, np.ndarray]]:
+    def copies(self, image: np.ndarray, frame: int = 0, *, channels: bool = False,
+               channel: int = 0) -> list[tuple[str, np.ndarray]]:
         """(name, raw copy) for every configured variant of one frame."""
-        if channels:  # channel by channel, each with its own background and noise
-            per = [self.copies(image[..., c], frame) for c in range(image.shape[-1])]
+        if channels:  # channel by channel, each with its own background, noise and noise seed
+            per = [self.copies(image[..., c], frame, channel=c) for c in range(image.shape[-1])]
             return [(per[0][i][0], np.stack([p[i][1] for p in per], axis=-1)) for i in range(len(per[0]))]
         img = np.asarray(image)
         stats = shift.movie_stats([img])
         out = []
         for i, s in enumerate(self.contrast):
             out.append((f"contrast{s:g}", shift.shift_frame(img, shift.Shift("aug", contrast=s), stats, frame, 1,
-                                                            seed=_seed(self.seed, frame, 0, i))))
+                                                            seed=_seed(self.seed, frame, 0, i, channel))))
         for g in self.gain:
             out.append((f"gain{g:g}", shift.shift_frame(img, shift.Shift("aug", gain=g), stats, frame, 1)))
         for i, k in enumerate(self.noise):
-            rng = np.random.default_rng(_seed(self.seed, frame, 1, i))
+            rng = np.random.default_rng(_seed(self.seed, frame, 1, i, channel))
             out.append((f"noise{k:g}", _as_dtype(img.astype(np.float64) + rng.standard_normal(img.shape)
                                                  * k * max(stats.noise, 1e-6), img.dtype)))
         for i, photons in enumerate(self.poisson):
-            rng = np.random.default_rng(_seed(self.seed, frame, 2, i))
+            rng = np.random.default_rng(_seed(self.seed, frame, 2, i, channel))
             unit = max(stats.high - stats.low, 1e-6) / photons  # intensity of one photon
             signal = np.clip(img.astype(np.float64) - stats.low, 0, None) / unit
             out.append((f"poisson{photons:g}", _as_dtype(stats.low + rng.poisson(signal) * unit, img.dtype)))
@@ -89,8 +90,8 @@ class Augmentation:
         return [normalise.apply(c, own, channels=channels) for _, c in self.copies(image, frame, channels=channels)]
 
 
-def _seed(seed: int, frame: int, kind: int, i: int) -> list[int]:
-    return [int(seed), int(frame), kind, i]
+def _seed(seed: int, frame: int, kind: int, i: int, channel: int) -> list[int]:
+    return [int(seed), int(frame), kind, i, int(channel)]
 
 
 def _as_dtype(x: np.ndarray, dtype) -> np.ndarray:

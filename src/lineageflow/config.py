@@ -109,6 +109,10 @@ def _check_cross_keys(cfg: dict) -> None:
     if obj["max_size"] and obj["max_size"] < obj["min_size"]:
         raise ConfigError(
             f"config key 'objects.max_size' ({obj['max_size']}) is smaller than 'objects.min_size' ({obj['min_size']})")
+    norm = cfg["pixels"]["normalise"]
+    if norm["low"] >= norm["high"]:
+        raise ConfigError(f"config keys 'pixels.normalise.low' ({norm['low']}) and 'pixels.normalise.high' "
+                          f"({norm['high']}): low must be below high (percentiles)")
     if cfg["dataset"] and not cfg["input"]:
         raise ConfigError("config key 'dataset' is set but 'input' is empty: 'dataset' names a dataset inside an HDF5 input")
     shape = cfg["demo"]["shape"]

@@ -137,13 +137,18 @@ def read_levels(path) -> tuple[Normalisation, np.ndarray | None]:
 
     from lineageflow.errors import InputError
 
+    from lineageflow.errors import LineageflowError
+
     try:
         with open(path) as fh:
             doc = json.load(fh)
         norm = Normalisation(**doc["normalisation"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        levels = None if doc["levels"] is None else np.asarray(doc["levels"], dtype=np.float64)
+        if levels is not None and (levels.ndim != 2 or levels.shape[0] != 2):
+            raise ValueError(f"levels have shape {levels.shape}, expected (2, channels)")
+    except (OSError, ValueError, KeyError, TypeError, LineageflowError) as exc:
         raise InputError(f"{path}: not a lineageflow normalisation file ({type(exc).__name__}: {exc})") from None
-    return norm, (None if doc["levels"] is None else np.asarray(doc["levels"], dtype=np.float64))
+    return norm, levels
 
 
 def intensity_levels(norm: Normalisation, levels: np.ndarray | None, channel: int = 0) -> tuple[float, float] | None:

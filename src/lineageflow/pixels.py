@@ -99,7 +99,10 @@ def train(
     (:class:`lineageflow.augment.Augmentation`) adds shifted copies of each labelled frame with the same labels.
     """
     normalisation = normalisation or Normalisation(mode="none")
-    per_image = levels if isinstance(levels, (list, tuple)) else [levels] * len(images)
+    # one movie's (2, C) array for all images, or a list with one array (or None) per image
+    per_image = list(levels) if isinstance(levels, list) else [levels] * len(images)
+    if len(per_image) != len(images) or any(lv is not None and np.ndim(lv) != 2 for lv in per_image):
+        raise InputError(f"levels: one (2, C) array for all images or a list of {len(images)} such arrays")
     spec = spec or FeatureSpec.default()
     if isinstance(images, np.ndarray) or isinstance(labels, np.ndarray):
         raise InputError("images and labels must be lists of per-frame arrays")

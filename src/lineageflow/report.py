@@ -8,7 +8,8 @@ A *run folder* is a workflow output folder (config key ``out``). The report read
 - ``benchmarks/**/*.tsv``: Snakemake ``benchmark:`` files, one per job (``benchmarks/RULE.tsv`` or
   ``benchmarks/RULE/JOB.tsv`` for per-chunk and per-window rules): seconds summed and peak memory (max_rss)
   maximised over a rule's jobs;
-- ``ctc/maskTTT.tif`` and the raw movie, to draw tracks over a few frames.
+- ``ctc/maskTTT.tif`` and the raw movie, to draw tracks over a few frames;
+- ``qc/summary.json`` and ``qc/qc.png``: per-frame quality control, flagged frames (rule qc_summary, qc_report.py).
 
 The page has no JavaScript and no external resources: CSS is inline, images are base64 ``data:`` URIs. The same
 input gives the same bytes (PNG metadata carries no software version or date). "TRA across runs" comes from a
@@ -41,6 +42,7 @@ SECTIONS = {
     "solver": "Solver per window",
     "lineage": "Lineage trees",
     "tracks": "Tracks over the movie",
+    "qc": "Quality control (no ground truth)",
     "history": "TRA across runs",
     "configuration": "Configuration",
     "software": "Software versions",
@@ -61,6 +63,7 @@ class RunData:
     tracks: pd.DataFrame
     nodes: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    qc: dict | None = None  # qc/summary.json; None for a run folder without QC
 
 
 def safe_name(name: str) -> str:
@@ -122,8 +125,9 @@ def read_run(name: str, out: str | Path) -> RunData:
     tracks = pd.read_csv(out / "track" / "tracks.csv")
     nodes = pd.read_parquet(out / "track" / "lineage_nodes.parquet",
                             columns=["frame", "label", "centroid_y", "centroid_x", "track_id", "lineage_id"])
+    qc = json.loads((out / "qc" / "summary.json").read_text()) if (out / "qc" / "summary.json").exists() else None
     return RunData(name=name, out=str(out), metrics=metrics, solution=solution, windows=window_table(solution),
-                   benchmarks=read_benchmarks(out / "benchmarks"), tracks=tracks, nodes=nodes, notes=notes)
+                   benchmarks=read_benchmarks(out / "benchmarks"), tracks=tracks, nodes=nodes, notes=notes, qc=qc)
 
 
 # --- figures ----------------------------------------------------------------------------------------------------
@@ -384,7 +388,8 @@ overflow:auto;font-size:12px;max-height:420px}
 
 def render_html(runs: list[RunData], *, figures: dict, config: dict, versions: dict, history: list[dict]) -> str:
     """The report page. ``figures``: {"time_memory": png, "history": png, "lineage": {name: png},
-    "tracks": {name: png}}."""
+    "tracks": {name: png}, "qc": {name: png}}."""
+    from .qc_report import qc_section  # here, not at the top: qc_report imports this module
     parts = []
     acc_rows = []
     notes = []
@@ -432,6 +437,7 @@ def render_html(runs: list[RunData], *, figures: dict, config: dict, versions: d
     parts.append(("tracks", "".join(f"<h3>{html.escape(r.name)}</h3>" + _img(figures["tracks"][r.name],
                                                                              f"tracks {r.name}")
                                     for r in runs)))
+    parts.append(("qc", qc_section(runs, figures["qc"])))
     hist_rows = [[h["run"], html.escape(h.get("config_hash", "")), html.escape(h.get("lineageflow", ""))]
                  + [_fmt(h.get("TRA", {}).get(r.name)) for r in runs] for h in history]
     parts.append(("history", _img(figures["history"], "TRA across runs")
@@ -476,15 +482,18 @@ def _movie_readers(run: RunData, raw: dict):
 
 
 def make_report(datasets: list[dict], *, config: dict, html_path: str | Path, time_memory_png: str | Path,
-                history_png: str | Path, lineage_pngs: list, tracks_pngs: list, history_path: str | Path,
-                n_frames_shown: int = 4) -> list[RunData]:
+                history_png: str | Path, lineage_pngs: list, tracks_pngs: list, qc_pngs: list,
+                history_path: str | Path, n_frames_shown: int = 4) -> list[RunData]:
     """Read every dataset's run (``{"name", "out", "raw": {path, dataset, axes, channel}}``), write the PNGs, append
     to the history and write the HTML page. Returns what was read."""
+    from .qc_report import copy_qc_png
+
     runs = [read_run(d["name"], d["out"]) for d in datasets]
-    figures: dict = {"lineage": {}, "tracks": {}}
+    figures: dict = {"lineage": {}, "tracks": {}, "qc": {}}
     figures["time_memory"] = save_png(time_memory_figure(runs), time_memory_png)
-    for run, d, lpng, tpng in zip(runs, datasets, lineage_pngs, tracks_pngs):
+    for run, d, lpng, tpng, qpng in zip(runs, datasets, lineage_pngs, tracks_pngs, qc_pngs):
         figures["lineage"][run.name] = save_png(lineage_figure(run.tracks, run.name), lpng)
+        figures["qc"][run.name] = copy_qc_png(run.out, run.name, qpng)
         raw_at, mask_at, n = _movie_readers(run, d["raw"])
         figures["tracks"][run.name] = save_png(
             tracks_figure(raw_at, mask_at, run.nodes, pick_frames(n, n_frames_shown), run.name), tpng)

@@ -1,0 +1,76 @@
+"""Transfer benchmark: train on a sequence, run on deterministic shifted copies of it, score with its ground truth.
+
+    python benchmarks/bench_transfer.py WORK [--datasets SIM GOWT1 CHO] [--shifts contrast0.5 ...] [--config k=v ...]
+
+Stand-in for "the next movie of the experiment": each shifted copy (lineageflow.shift.SUITE: contrast 0.5× and
+0.35× with the noise kept, gain 0.4×, an offset, a bleaching ramp) is written to WORK/<dataset>/<shift>/01 and run
+through the one-command contract with the classifiers trained on the unshifted sequence
+(`input=<copy> train=<seq> train_gt=<seq>_GT gt=<seq>_GT`). The copy's own ground truth is never used for training.
+Prints TRA / DET / LNK / division F1 per shift next to the unshifted run ("orig", trained and scored on the
+sequence itself, as the accuracy tests do), and the difference in TRA.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lineageflow import shift
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+DATASETS = {
+    "SIM": ("Fluo-N2DH-SIM+/01", []),
+    "GOWT1": ("Fluo-N2DH-GOWT1/01", []),
+    "CHO": ("Fluo-N3DH-CHO/01", ["voxel_size=[1.0,0.202,0.202]"]),
+}
+METRICS = ("TRA", "DET", "LNK", "division_f1")
+
+
+def run(out: Path, seq: Path, train: Path, extra: list[str], cores: int) -> dict:
+    gt = train.parent / f"{train.name}_GT"
+    cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores), "-s", str(ROOT / "Snakefile"), "--config",
+           f"input={seq}", f"out={out}", f"train={train}", f"train_gt={gt}", f"gt={gt}", *extra]
+    t0 = time.time()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode:
+        sys.stderr.write(proc.stderr[-3000:])
+        raise SystemExit(f"run failed: {' '.join(cmd)}")
+    m = json.loads((out / "eval" / "metrics.json").read_text())
+    return {**{k: m[k] for k in METRICS}, "seconds": time.time() - t0}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("work", type=Path)
+    ap.add_argument("--datasets", nargs="*", default=list(DATASETS), choices=list(DATASETS))
+    ap.add_argument("--shifts", nargs="*", default=[s.name for s in shift.SUITE])
+    ap.add_argument("--config", nargs="*", default=[], help="extra config keys for every run (k=v)")
+    ap.add_argument("--cores", type=int, default=2)
+    a = ap.parse_args(argv)
+    rows = []
+    for ds in a.datasets:
+        rel, extra = DATASETS[ds]
+        seq = SHARED / rel
+        base = run(a.work / ds / "orig" / "out", seq, seq, extra + a.config, a.cores)
+        rows.append((ds, "orig", base, 0.0))
+        print(f"{ds} orig {json.dumps(base)}", flush=True)
+        for name in a.shifts:
+            copy = shift.write_shifted_sequence(seq, a.work / ds / name / "01", shift.by_name(name), seed=0)
+            m = run(a.work / ds / name / "out", copy, seq, extra + a.config, a.cores)
+            rows.append((ds, name, m, m["TRA"] - base["TRA"]))
+            print(f"{ds} {name} {json.dumps(m)}", flush=True)
+    print()
+    print("| dataset | movie | TRA | DET | LNK | division F1 | ΔTRA | wall s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for ds, name, m, d in rows:
+        print(f"| {ds} | {name} | " + " | ".join(f"{m[k]:.4f}" for k in METRICS) + f" | {d:+.4f} | {m['seconds']:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,57 @@
+"""Rule qc_frames: one QC row per frame of a chunk (raw health, probability margin, object count)."""
+
+import logging
+
+import numpy as np
+from _helpers import run
+
+from lineageflow import qc
+from lineageflow.errors import InputError
+from lineageflow.io import open_movie, read_chunk, write_table
+
+log = logging.getLogger("lineageflow")
+
+
+def probability_reader(smk, spatial_ndim):
+    """Frame t → the foreground channel (objects.channel) of our chunk file or of an ilastik export; None when the
+    objects came from label images."""
+    path, channel = smk.input.probabilities, smk.params.channel
+    if not path:
+        return lambda t: None
+    if smk.params.external:
+        movie = open_movie(path, dataset="exported_data", axes=smk.params.axes, what="probabilities")
+        read = movie.read
+    else:
+        probs, c0 = read_chunk(path, "exported_data")
+        read = lambda t: probs[t - c0]  # noqa: E731
+
+    def at(t):
+        p = read(t)
+        if p.ndim == spatial_ndim:  # a single-channel export has no channel axis
+            p = p[..., None]
+        if not channel < p.shape[-1]:
+            raise InputError(f"{path}: objects.channel = {channel} but the probabilities have {p.shape[-1]} channel(s)")
+        return p[..., channel]
+
+    return at
+
+
+def main(smk):
+    t0, t1 = smk.params.frames
+    raw = smk.params.raw
+    movie = open_movie(raw["path"], dataset=raw["dataset"], axes=raw["axes"])
+    labels, l0 = read_chunk(smk.input.labels, "labels")
+    probability_at = probability_reader(smk, movie.ndim)
+    rows = []
+    for t in range(t0, t1):
+        image = movie.read(t)
+        if movie.n_channels:
+            image = image[..., raw["channel"]]
+        rows.append(qc.frame_qc(image, probability_at(t), labels[t - l0], frame=t, band=tuple(smk.params.band)))
+        log.info("frame %d: %d objects, margin %.3f, uncertain %.3f", t, rows[-1]["n_objects"],
+                 rows[-1]["mean_probability_margin"], rows[-1]["uncertain_fraction"])
+    write_table(smk.output[0], qc.frames_table(rows), {"movie": raw["path"], "frames": [t0, t1]})
+
+
+if __name__ == "__main__":
+    run(main, globals().get("snakemake"))

@@ -1,0 +1,147 @@
+"""Quality control without ground truth: per-frame health of the raw movie, the pixel classifier and the objects.
+
+``frame_qc`` measures one frame (raw intensities, the foreground probability map when there is one, the label
+image); ``flag_frames`` looks at the whole movie's table and flags frames that look unreliable, with a short
+reason each, so a user sees that a movie did not transfer before trusting its lineages:
+
+- ``blank``: the frame is constant (e.g. all zeros: a dropped frame);
+- ``non-finite``: NaN or infinite pixels;
+- ``saturated``: more than ``saturated_fraction`` of the pixels at the integer dtype's maximum;
+- ``count jump``: the object count differs from the median of the ``2·count_window`` nearest other frames by more
+  than ``count_jump`` (relative), i.e. objects appeared or vanished at once;
+- ``margin drop``: the mean probability margin |2p − 1| is below the movie's median − ``margin_drop_k`` · σ, with
+  σ the median absolute deviation scaled to a standard deviation, and at least ``margin_min_drop`` below the
+  median (so that a movie whose margin hardly varies is not flagged for a trivial dip): the classifier is unsure
+  on this frame.
+
+A movie that did not transfer as a whole (every frame equally unsure) is not a per-frame outlier: its median margin
+and uncertain fraction, in ``summary``, are the numbers to compare with a movie that worked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError
+
+COLUMNS = ("frame", "n_objects", "mean_probability_margin", "uncertain_fraction", "raw_mean", "raw_std", "raw_min",
+           "raw_max", "nonfinite_fraction", "saturated_fraction", "blank", "foreground_fraction")
+_MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution × this = its standard deviation
+
+
+def check_config(qc: dict) -> None:
+    """The cross-key rule the schema cannot state: the uncertain band is an interval."""
+    low, high = qc["uncertain_band"]
+    if low > high:
+        raise ConfigError(f"config key 'qc.uncertain_band' = {list(qc['uncertain_band'])!r}: the lower bound must "
+                          "not exceed the upper bound (e.g. [0.3, 0.7])")
+
+
+def frame_qc(raw: np.ndarray, probability: np.ndarray | None, labels: np.ndarray, *, frame: int,
+             band: tuple[float, float]) -> dict:
+    """One row of the QC table. ``raw``: the frame's intensities (one channel); ``probability``: the foreground
+    probability map (same shape) or None when objects came from label images; ``labels``: the label image;
+    ``band``: probabilities in [low, high] count as uncertain."""
+    raw = np.asarray(raw)
+    finite = np.isfinite(raw) if raw.dtype.kind in "fc" else np.ones(raw.shape, bool)
+    values = raw[finite].astype(np.float64)
+    # saturation only means something for integer data (a float camera value has no ceiling)
+    saturated = float(np.mean(raw == np.iinfo(raw.dtype).max)) if raw.dtype.kind in "ui" else 0.0
+    row = {"frame": int(frame), "n_objects": int(np.unique(labels[labels > 0]).size)}
+    if probability is None:
+        row["mean_probability_margin"] = row["uncertain_fraction"] = np.nan
+    else:
+        p = np.asarray(probability, dtype=np.float64)
+        row["mean_probability_margin"] = float(np.nanmean(np.abs(2 * p - 1)))
+        row["uncertain_fraction"] = float(np.nanmean((p >= band[0]) & (p <= band[1])))
+    if values.size:
+        row.update(raw_mean=float(values.mean()), raw_std=float(values.std()), raw_min=float(values.min()),
+                   raw_max=float(values.max()))
+    else:
+        row.update(raw_mean=np.nan, raw_std=np.nan, raw_min=np.nan, raw_max=np.nan)
+    row.update(nonfinite_fraction=float(1 - finite.mean()), saturated_fraction=saturated,
+               blank=bool(values.size and values.min() == values.max()),
+               foreground_fraction=float(np.mean(labels > 0)))
+    return row
+
+
+def frames_table(rows: list[dict]) -> pd.DataFrame:
+    """Per-frame rows as a table with the QC columns in order, sorted by frame."""
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    return table.astype({"frame": "int64", "n_objects": "int64", "blank": bool}).sort_values(
+        "frame", kind="stable").reset_index(drop=True)
+
+
+def neighbour_median(values: np.ndarray, window: int) -> np.ndarray:
+    """Per entry, the median of the ``2·window`` nearest other entries (the window slides inward at the ends, so
+    the first and last frames are compared with as many neighbours as the others); NaN without neighbours."""
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    k = min(2 * window, n - 1)  # neighbours per entry
+    if k < 1:
+        return np.full(n, np.nan)
+    t = np.arange(n)
+    start = np.clip(t - (k + 1) // 2, 0, n - k - 1)
+    idx = start[:, None] + np.arange(k + 1)
+    others = idx[idx != t[:, None]].reshape(n, k)  # each window holds its own entry exactly once
+    return np.median(values[others], axis=1)
+
+
+def flag_frames(table: pd.DataFrame, *, count_jump: float, count_window: int, margin_drop_k: float,
+                margin_min_drop: float, saturated_fraction: float) -> pd.DataFrame:
+    """The table with a ``flags`` column: '; '-joined reasons per unreliable frame, '' when the frame looks fine.
+    The thresholds are config section ``qc`` (defaults in config/schema.yaml)."""
+    table = table.sort_values("frame", kind="stable").reset_index(drop=True)
+    reasons = [[] for _ in range(len(table))]
+
+    def add(mask, text):
+        for i in np.flatnonzero(mask):
+            reasons[i].append(text(i))
+
+    add(table["blank"].to_numpy(bool), lambda i: "blank")
+    nonfinite = table["nonfinite_fraction"].to_numpy(float)
+    add(nonfinite > 0, lambda i: f"non-finite: {_percent(nonfinite[i])} of pixels")
+    saturated = table["saturated_fraction"].to_numpy(float)
+    add(saturated > saturated_fraction, lambda i: f"saturated: {_percent(saturated[i])} of pixels at the maximum")
+
+    count = table["n_objects"].to_numpy(float)
+    around = neighbour_median(count, count_window)
+    with np.errstate(invalid="ignore"):
+        jump = np.abs(count - around) / np.maximum(around, 1)  # max(…, 1): objects appearing in an empty movie
+    add(jump > count_jump, lambda i: f"count jump: {int(count[i])} objects, {around[i]:g} in the frames around")
+
+    margin = table["mean_probability_margin"].to_numpy(float)
+    known = np.isfinite(margin)
+    if known.sum() >= 3:  # a median and a spread need a few frames
+        median = float(np.median(margin[known]))
+        sigma = _MAD_TO_SIGMA * float(np.median(np.abs(margin[known] - median)))
+        floor = median - max(margin_drop_k * sigma, margin_min_drop)
+        with np.errstate(invalid="ignore"):
+            add(known & (margin < floor),
+                lambda i: f"margin drop: {margin[i]:.3f} below {floor:.3f} (movie median {median:.3f})")
+    table["flags"] = ["; ".join(r) for r in reasons]
+    return table
+
+
+def _percent(fraction: float) -> str:
+    return f"{100 * fraction:.1f} %"
+
+
+def flagged(table: pd.DataFrame) -> list[dict]:
+    """The flagged frames of a flagged table, as [{"frame", "flags"}] in frame order."""
+    bad = table[table["flags"] != ""]
+    return [{"frame": int(t), "flags": str(f)} for t, f in zip(bad["frame"], bad["flags"])]
+
+
+def summary(table: pd.DataFrame, settings: dict) -> dict:
+    """What summary.json holds: frame count, the flagged frames with reasons, the movie's median object count,
+    margin and uncertain fraction (None without probabilities), and the settings that flagged them."""
+    bad = flagged(table)
+
+    def median(column):
+        values = table[column].to_numpy(float)
+        return float(np.median(values[np.isfinite(values)])) if np.isfinite(values).any() else None
+
+    return {"n_frames": int(len(table)), "n_flagged": len(bad), "flagged": bad, "settings": dict(settings),
+            **{f"median_{c}": median(c) for c in ("n_objects", "mean_probability_margin", "uncertain_fraction")}}
