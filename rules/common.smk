@@ -3,7 +3,6 @@ import sys
 
 from lineageflow import config as lf_config
 from lineageflow import inputs as lf_inputs
-from lineageflow import qc as lf_qc
 from lineageflow.errors import LineageflowError
 from lineageflow.plan import frame_chunks
 from lineageflow.windows import chunks_of_window, plan_note, time_windows
@@ -13,7 +12,6 @@ def _resolve_run(cfg):
     """Validate the config, resolve inputs and plan the jobs; stop with one clear message before any job runs."""
     try:
         valid = lf_config.validate_config(cfg, lf_config.load_schema(workflow.source_path("../config/schema.yaml")))
-        lf_qc.check_config(valid["qc"])
         run = lf_inputs.resolve(valid)
         chunks = frame_chunks(run.n_frames, valid["frames_per_job"])
         windows = time_windows(run.n_frames, valid["window_size"], valid["overlap"])

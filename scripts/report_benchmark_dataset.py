@@ -21,7 +21,7 @@ def main(smk):
     out.mkdir(parents=True, exist_ok=True)
     config_path = out / "benchmark_config.yaml"
     config_path.write_text(yaml.safe_dump(cfg, sort_keys=True))
-    targets = [f"{out}/eval/metrics.json", f"{out}/track/lineage.json", f"{out}/ctc"]
+    targets = [f"{out}/eval/metrics.json", f"{out}/track/lineage.json", f"{out}/ctc", f"{out}/qc/summary.json"]
     # --nolock: the child writes only under its own output folder, which no job of the parent run writes to
     # targets first: --configfile takes several values and would swallow them
     cmd = [sys.executable, "-m", "snakemake", *targets, "-s", smk.params.snakefile, "--cores", str(smk.threads),

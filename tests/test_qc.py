@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import tifffile
 
+from conftest import ROOT
 from lineageflow import qc
 from lineageflow.errors import ConfigError
 from test_workflow import assert_stops_before_any_job, snakemake
@@ -167,9 +168,12 @@ def test_summary_lists_flagged_frames_and_medians():
 
 
 def test_uncertain_band_must_be_an_interval():
-    qc.check_config({"uncertain_band": [0.4, 0.4]})
+    from lineageflow.config import load_schema, validate_config
+
+    schema = load_schema(ROOT / "config" / "schema.yaml")
+    validate_config({"qc": {"uncertain_band": [0.4, 0.4]}}, schema)
     with pytest.raises(ConfigError, match=r"qc.uncertain_band.*\[0.8, 0.2\]"):
-        qc.check_config({"uncertain_band": [0.8, 0.2]})
+        validate_config({"qc": {"uncertain_band": [0.8, 0.2]}}, schema)
 
 
 def test_report_wording():

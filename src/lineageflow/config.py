@@ -109,6 +109,10 @@ def _check_cross_keys(cfg: dict) -> None:
     if obj["max_size"] and obj["max_size"] < obj["min_size"]:
         raise ConfigError(
             f"config key 'objects.max_size' ({obj['max_size']}) is smaller than 'objects.min_size' ({obj['min_size']})")
+    low, high = cfg["qc"]["uncertain_band"]
+    if low > high:
+        raise ConfigError(f"config key 'qc.uncertain_band' = {[low, high]!r}: the lower bound must not exceed the "
+                          "upper bound (e.g. [0.3, 0.7])")
     norm = cfg["pixels"]["normalise"]
     if norm["low"] >= norm["high"]:
         raise ConfigError(f"config keys 'pixels.normalise.low' ({norm['low']}) and 'pixels.normalise.high' "

@@ -23,19 +23,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError
 
 COLUMNS = ("frame", "n_objects", "mean_probability_margin", "uncertain_fraction", "raw_mean", "raw_std", "raw_min",
            "raw_max", "nonfinite_fraction", "saturated_fraction", "blank", "foreground_fraction")
 _MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution × this = its standard deviation
-
-
-def check_config(qc: dict) -> None:
-    """The cross-key rule the schema cannot state: the uncertain band is an interval."""
-    low, high = qc["uncertain_band"]
-    if low > high:
-        raise ConfigError(f"config key 'qc.uncertain_band' = {list(qc['uncertain_band'])!r}: the lower bound must "
-                          "not exceed the upper bound (e.g. [0.3, 0.7])")
 
 
 def frame_qc(raw: np.ndarray, probability: np.ndarray | None, labels: np.ndarray, *, frame: int,
