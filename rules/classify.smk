@@ -20,6 +20,8 @@ rule classify_train:
         max_count=config["tracking"]["max_count"],
         max_distance=config["tracking"]["max_distance"],
         train_raw=RUN.train_raw,
+        dataset=RUN.raw_dataset if RUN.train_raw == RUN.raw else "",
+        axes=RUN.raw_axes if RUN.train_raw == RUN.raw else "",
         voxel_size=RUN.voxel_size,
         objects=config["objects"],
         channel=config["channel"],

@@ -6,9 +6,25 @@ import pandas as pd
 from _helpers import run
 
 from lineageflow import annotations, classifiers, normalise, pixels, segment
+from lineageflow.augment import Augmentation
 from lineageflow.io import LabelChunks, open_movie, read_tables
 
 log = logging.getLogger("lineageflow")
+
+
+def augmented_examples(p, clf):
+    """Count examples from the pixel classifier's augmented training copies (none without augmentation)."""
+    training = clf.training or {}
+    if not training.get("augmentation") or not training.get("gt_frames"):
+        return []
+    gt_frames = training["gt_frames"]
+    movie = open_movie(p.train_raw, dataset=p.dataset, axes=p.axes, what="training movie")
+    extra = list(segment.augmented_count_examples(
+        movie, clf, p.objects, p.voxel_size, gt_dir=gt_frames["gt"], frames=gt_frames["frames"],
+        augmentation=Augmentation(**training["augmentation"]), channel=p.channel))
+    log.info("count classifier: %d objects from %d augmented copies of frames %s", sum(len(e[0]) for e in extra),
+             len(extra), gt_frames["frames"])
+    return extra
 
 
 def main(smk):
@@ -39,6 +55,9 @@ def main(smk):
         ann = annotations.annotations_from_gt_dir(p.gt, range(n_frames), labels_at, table)
     else:
         ann = None
+    extra = []
+    if ann is not None and smk.input.pixel_classifier:
+        extra = augmented_examples(p, pixels.load(smk.input.pixel_classifier))
     count_clf = division_clf = None
     if ann is not None:
         log.info("annotations (%s): %s", p.source, ann.groupby(["kind", "value"]).size().to_dict())
@@ -46,7 +65,7 @@ def main(smk):
         count_clf, division_clf = classifiers.train_from_annotations(
             table, ann, max_count=p.max_count, max_distance=p.max_distance, n_trees=c["n_trees"], seed=c["seed"],
             n_jobs=smk.threads, source=p.source, allow_single_class=p.source in ("gt", "train"),
-            info={k: meta.get(k) for k in ("spatial_shape", "n_frames", "voxel_size")}, levels=levels)
+            info={k: meta.get(k) for k in ("spatial_shape", "n_frames", "voxel_size")}, levels=levels, extra_counts=extra)
     else:
         log.warning("no annotations: fall-backs P(count=1) = %s, P(division) = 0", c["fallback_confidence"])
     classifiers.save_optional(count_clf, smk.output.counts, kind="count")

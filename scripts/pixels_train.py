@@ -1,6 +1,7 @@
 """Rule pixels_train: train the Random Forest pixel classifier from GT scribbles, sparse labels or an ilastik project."""
 
 import logging
+from typing import NamedTuple
 
 from _helpers import run
 
@@ -13,8 +14,17 @@ from lineageflow.errors import InputError
 log = logging.getLogger("lineageflow")
 
 
+class TrainingSet(NamedTuple):
+    images: list
+    labels: list
+    spec: FeatureSpec
+    what: str  # where the labels come from, for the log
+    levels: object  # the movie's normalisation levels, or one per image
+    gt_frames: dict | None = None  # {"gt": folder, "frames": [...]} when scribbles were sampled from ground truth
+
+
 def training_frames(p, cfg):
-    """(images, sparse labels, feature spec, source description, normalisation levels) for the training source.
+    """The TrainingSet of the configured source.
 
     Levels are those of the movie each image comes from: the training movie's, or per image for an ilastik
     project (its lanes are separate movies)."""
@@ -28,7 +38,7 @@ def training_frames(p, cfg):
         spec = spec if cfg["features"] else project.feature_spec
         channels = images[0].ndim == labels[0].ndim + 1
         levels = [normalise.movie_levels(lambda _, im=im: im, 1, norm, channels=channels) for im in images]
-        return images, labels, spec, f"ilastik project {p.train_gt}", levels
+        return TrainingSet(images, labels, spec, f"ilastik project {p.train_gt}", levels)
     movie = open_movie(p.train_raw, dataset=p.dataset, axes=p.axes, what="training movie")
     levels = normalise.movie_levels(movie.read, movie.n_frames, norm, channels=bool(movie.n_channels))
     if p.train_from == "labels":
@@ -43,7 +53,7 @@ def training_frames(p, cfg):
         frames = sorted(files)
         images = [movie.read(t) for t in frames]
         labels = [read_label_folder_frame(files, t, movie.spatial_shape) for t in frames]
-        return images, labels, spec, f"sparse labels {p.train_gt}", levels
+        return TrainingSet(images, labels, spec, f"sparse labels {p.train_gt}", levels)
     masks = groundtruth.mask_frames(p.train_gt)
     frames = groundtruth.evenly_spaced([t for t in masks if t < movie.n_frames], cfg["train_frames"])
     images, labels = [], []
@@ -54,22 +64,24 @@ def training_frames(p, cfg):
                                                  erosion=cfg["scribble_erosion"],
                                                  min_distance_from_objects=cfg["scribble_background_distance"],
                                                  seed=cfg["seed"] + t))
-    return images, labels, spec, f"scribbles from {p.train_gt} frames {frames}", levels
+    return TrainingSet(images, labels, spec, f"scribbles from {p.train_gt} frames {frames}", levels,
+                       {"gt": p.train_gt, "frames": frames})
 
 
 def main(smk):
     p = smk.params
     cfg = p.pixels
-    images, labels, spec, what, levels = training_frames(p, cfg)
+    images, labels, spec, what, levels, gt_frames = training_frames(p, cfg)
     norm = normalise.Normalisation.from_config(cfg["normalise"])
     augmentation = Augmentation.from_config(cfg["augment"])
-    log.info("training on %s; normalisation %s; augmentation %s", what, norm,
+    log.info("training on %s; normalisation %s; augmentation %s",
+             what, norm,
              augmentation.to_dict() if augmentation else "off")
     # channel-last images only when the movie has a channel axis (one more axis than the label images)
     channels = images[0].ndim == labels[0].ndim + 1
     clf = pixels.train(images, labels, spec, voxel_size=p.voxel_size, n_trees=cfg["n_trees"], seed=cfg["seed"],
                        n_jobs=smk.threads, channels=channels, normalisation=norm, levels=levels,
-                       augmentation=augmentation)
+                       augmentation=augmentation, record={"gt_frames": gt_frames})
     pixels.save(clf, smk.output[0])
     log.info("classifier written to %s", smk.output[0])
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import require_shared
 
-from lineageflow import pixels
+from lineageflow import normalise, pixels
 from lineageflow.errors import InputError
 from lineageflow.filters import FEATURE_IDS, SCALES
 from lineageflow.ilastik_project import read_pixel_classification_project, to_canonical, training_data
@@ -118,8 +118,12 @@ def test_read_real_project():
     assert len(images) == 1 and images[0].shape == labels[0].shape == (30, 125, 150)
 
 
-def test_ilastik_parity():
-    """Train from the project's labels and features, predict all frames, compare arg-max with ilastik's export."""
+@pytest.mark.parametrize("mode", ["none", "movie"])
+def test_ilastik_parity(mode):
+    """Train from the project's labels and features, predict all frames, compare arg-max with ilastik's export.
+
+    With per-movie intensity normalisation (lineageflow's default, which ilastik does not have) the forest sees
+    an affine copy of ilastik's features, so it must agree with ilastik as well."""
     project, reference = _need_shared_data()
     start = time.perf_counter()
     proj = read_pixel_classification_project(project)
@@ -129,10 +133,12 @@ def test_ilastik_parity():
     with h5py.File(reference, "r") as f:
         ref = to_canonical(f["exported_data"][()], "txyzc")  # uint8 probabilities, channel k = class k+1
     frames = [t for t in range(labels.shape[0]) if labels[t].any()]
+    norm = normalise.Normalisation(mode)
+    levels = normalise.movie_levels(lambda t: raw[t], raw.shape[0], norm)
     clf = pixels.train([raw[t] for t in frames], [labels[t] for t in frames], proj.feature_spec,
-                       n_trees=100, seed=0, n_jobs=2)
+                       n_trees=100, seed=0, n_jobs=2, normalisation=norm, levels=levels)
     assert clf.classes == (1, 2) and len(clf.feature_names) == 59  # as ilastik: 59 feature channels
-    pred = np.stack([pixels.predict(clf, raw[t], n_jobs=2) for t in range(raw.shape[0])])
+    pred = np.stack([pixels.predict(clf, raw[t], n_jobs=2, levels=levels) for t in range(raw.shape[0])])
     agree = float((pred.argmax(-1) == ref.argmax(-1)).mean())
     print(f"ilastik parity: {agree:.4f} ({time.perf_counter() - start:.1f} s)")
     assert agree >= 0.90

@@ -564,17 +564,21 @@ def train_from_annotations(
     info: dict | None = None,
     allow_single_class: bool = False,
     levels=None,
+    extra_counts=(),
 ) -> tuple[ObjectClassifier, ObjectClassifier | None]:
     """Both classifiers from one movie's objects and their annotations (long table, see ``annotations``).
 
-    The division classifier is None (logged) when no annotated object divides.
+    ``extra_counts``: more (table, counts, levels) examples for the count classifier only (objects of augmented
+    copies, :func:`lineageflow.segment.augmented_count_examples`). The division classifier is None (logged) when
+    no annotated object divides.
     """
     from .annotations import targets
 
+    extra = list(extra_counts)
     count_clf = train_count_classifier(
-        [table], [targets(annotations_table, table, "count")], max_count=max_count, n_trees=n_trees, seed=seed,
-        n_jobs=n_jobs, source=source, info=info, allow_single_class=allow_single_class,
-        levels=None if levels is None else [levels])
+        [table, *(e[0] for e in extra)], [targets(annotations_table, table, "count"), *(e[1] for e in extra)],
+        max_count=max_count, n_trees=n_trees, seed=seed, n_jobs=n_jobs, source=source, info=info,
+        allow_single_class=allow_single_class, levels=None if levels is None else [levels, *(e[2] for e in extra)])
     by_frame = dict(tuple(table.groupby("frame", sort=True)))
     pairs = [(g, by_frame.get(t + 1)) for t, g in by_frame.items()]
     divs = [targets(annotations_table, g, "division") for g in by_frame.values()]

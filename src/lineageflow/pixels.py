@@ -86,6 +86,7 @@ def train(
     normalisation: Normalisation | None = None,
     levels=None,
     augmentation=None,
+    record: dict | None = None,
 ) -> PixelClassifier:
     """Fit a random forest on the labelled pixels of ``images`` (one frame each; labels same spatial shape).
 
@@ -97,6 +98,7 @@ def train(
     (2, C) levels of the movie the images come from, or a list of them, one per image (several movies, e.g.
     an ilastik project's lanes) — as :func:`predict` will apply it. ``augmentation``
     (:class:`lineageflow.augment.Augmentation`) adds shifted copies of each labelled frame with the same labels.
+    ``record``: what the caller wants kept with the classifier (e.g. the training frames).
     """
     normalisation = normalisation or Normalisation(mode="none")
     # one movie's (2, C) array for all images, or a list with one array (or None) per image
@@ -159,7 +161,7 @@ def train(
     vs = tuple(float(v) for v in voxel_size) if voxel_size is not None else None
     record = {"n_rows": int(X.shape[0]), "class_rows": counts,
               "levels": [None if lv is None else np.asarray(lv).tolist() for lv in per_image[:1]],
-              "augmentation": augmentation.to_dict() if augmentation is not None else None}
+              "augmentation": augmentation.to_dict() if augmentation is not None else None, **(record or {})}
     return PixelClassifier(forest, spec, vs, ndim, n_ch, channels, tuple(int(c) for c in forest.classes_), n_jobs,
                            normalisation, record)
 

@@ -3,6 +3,7 @@ objects the object classifiers learn from (the input's own objects go through th
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -24,3 +25,32 @@ def segment_frames(movie: Movie, clf: pixels.PixelClassifier, objects_cfg: dict,
         intensity = image[..., channel] if movie.n_channels else image
         yield t, lab, features.object_features(lab, intensity, frame=t, voxel_size=voxel_size,
                                                source=f"{movie.source} frame {t}")
+
+
+def augmented_count_examples(movie: Movie, clf: pixels.PixelClassifier, objects_cfg: dict, voxel_size, *,
+                             gt_dir, frames, augmentation, channel: int = 0):
+    """Objects of the pixel classifier's augmented training copies, with their counts from the ground truth.
+
+    For every frame and every copy of ``augmentation`` (as the pixel classifier saw them): predict, threshold and
+    measure the copy like a real frame, normalised by the copy's own levels, and count the GT objects each object
+    covers (the CTC rule), so noise objects of a low signal-to-noise movie are learnt as count 0.
+    Yields (table, counts, intensity levels) per frame and copy.
+    """
+    from . import annotations, groundtruth, normalise
+
+    tra = groundtruth.track_frames(gt_dir)
+    dividing = annotations.dividing_parents(annotations.read_man_track(Path(gt_dir) / "TRA" / "man_track.txt"))
+    channels = bool(movie.n_channels)
+    for t in frames:
+        gt = groundtruth.read_mask(tra[t], movie.spatial_shape)
+        for name, copy in augmentation.copies(movie.read(t), t, channels=channels):
+            own = normalise.Normalisation("frame", clf.normalisation.low, clf.normalisation.high)
+            levels = normalise.levels_for_frame(copy, own, None, channels=channels)
+            source = f"{movie.source} frame {t} ({name} copy)"
+            lab = threshold.threshold_from_config(pixels.predict(clf, copy, levels=levels), objects_cfg, voxel_size,
+                                                  source=source)
+            intensity = copy[..., channel] if channels else copy
+            table = features.object_features(lab, intensity, frame=t, voxel_size=voxel_size, source=source)
+            ann = annotations.annotations_from_gt(lab, gt, table, dividing=dividing, frame=t, source=source)
+            counts = ann["count"].reindex(pd.MultiIndex.from_frame(table[["frame", "label"]])).to_numpy(float)
+            yield table, counts, normalise.intensity_levels(clf.normalisation, levels, channel)
