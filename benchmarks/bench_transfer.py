@@ -68,7 +68,8 @@ def main(argv=None) -> int:
     print("| dataset | movie | TRA | DET | LNK | division F1 | ΔTRA | wall s |")
     print("|---|---|---|---|---|---|---|---|")
     for ds, name, m, d in rows:
-        print(f"| {ds} | {name} | " + " | ".join(f"{m[k]:.4f}" for k in METRICS) + f" | {d:+.4f} | {m['seconds']:.0f} |")
+        cells = ["–" if m[k] is None else f"{m[k]:.4f}" for k in METRICS]  # no division in the GT: no F1
+        print(f"| {ds} | {name} | " + " | ".join(cells) + f" | {d:+.4f} | {m['seconds']:.0f} |")
     return 0
 
 

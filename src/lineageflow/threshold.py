@@ -168,7 +168,7 @@ def threshold_frame(
     max_foreground_fraction: float = 0.95,
     ndim: int | None = None,
     source: str = "",
-    split_h: float = 0.0,
+    split: float = 0.0,
     voxel_size: Sequence[float] | None = None,
 ) -> np.ndarray:
     """Threshold one frame of probabilities into a uint32 label image (0 = background, objects 1..n).
@@ -180,7 +180,7 @@ def threshold_frame(
     axis; default 1.0 on every axis as in ilastik); convert physical sigmas with :func:`sigma_pixels`.
     ``min_size``/``max_size``: object size limits in pixels, both inclusive (ilastik's size filter).
     Hysteresis keeps connected regions of p > low that contain at least one voxel with p > high.
-    ``split_h`` > 0 splits touching objects (:func:`split_touching`, h in the units of ``voxel_size``).
+    ``split`` > 0 splits touching objects (:func:`split_touching` with that ratio; distances in ``voxel_size``).
     Raises InputError for bad data, ConfigError for bad parameters; warns EmptyFrameWarning if no object.
     """
     _check_params(method, threshold, low, high, min_size, max_size, max_foreground_fraction)
@@ -211,8 +211,8 @@ def threshold_frame(
         )
 
     cc, n = ndi.label(mask)  # default structure = face connectivity
-    if split_h and n:
-        cc, n = split_touching(cc, split_h, voxel_size)
+    if split and n:
+        cc, n = split_touching(cc, split, voxel_size)
     labels, m = _size_filter_relabel(cc, n, min_size, max_size)
     if m == 0:
         why = f"{n} component(s) all removed by the size filter [{min_size}, {max_size}]" if n else f"nothing above {how}"
@@ -220,31 +220,37 @@ def threshold_frame(
     return labels
 
 
-def split_touching(labels: np.ndarray, h: float, voxel_size: Sequence[float] | None = None) -> tuple[np.ndarray, int]:
+def split_touching(labels: np.ndarray, ratio: float, voxel_size: Sequence[float] | None = None) -> tuple[np.ndarray, int]:
     """Split touching nuclei: seeded watershed on the distance to the background.
 
-    Seeds are the maxima of the (anisotropic, physical) distance map that rise at least ``h`` above the saddle to
-    any higher maximum (h-maxima), so a neck between two round nuclei splits them while the jagged border of one
-    nucleus does not. A component without such a seed stays whole. Returns (labels 1..n, n).
+    Seeds are the maxima of the (anisotropic, physical) distance map that rise above the neck to any higher maximum
+    by at least ``ratio`` × the component's largest distance (its inscribed radius): two round nuclei joined by a
+    neck narrower than (1 − ratio) of their radius are split, while the jagged border of one nucleus is not, at any
+    pixel size. A component without such a seed stays whole. Returns (labels 1..n, n).
     """
     from skimage.morphology import local_maxima, reconstruction
     from skimage.segmentation import watershed
 
     mask = labels > 0
     sampling = None if voxel_size is None else tuple(float(v) for v in voxel_size)[-labels.ndim:]
-    dist = ndi.distance_transform_edt(mask, sampling=sampling)
-    # h-maxima as plateaus: maxima of dist lowered by h and rebuilt under dist; peaks joined above their neck merge
-    hmax = reconstruction(np.maximum(dist - float(h), 0.0), dist, method="dilation")
+    # holes (dark nucleoli) would put a ring of maxima around them: measure the distance of the filled objects
+    dist = ndi.distance_transform_edt(ndi.binary_fill_holes(mask), sampling=sampling) * mask
+    n_in = int(labels.max())
+    radius = np.zeros(n_in + 1)
+    radius[1:] = ndi.maximum(dist, labels, np.arange(1, n_in + 1))
+    # h-maxima as plateaus (h = ratio × radius per component): dist lowered by h and rebuilt under dist, so peaks
+    # joined above their neck become one plateau, i.e. one seed
+    hmax = reconstruction(np.maximum(dist - float(ratio) * radius[labels], 0.0), dist, method="dilation")
     seeds, n = ndi.label(local_maxima(hmax, allow_borders=True) & mask)
-    seeded = np.zeros(int(labels.max()) + 1, bool)
+    seeded = np.zeros(n_in + 1, bool)
     seeded[labels[seeds > 0]] = True
-    lonely = np.flatnonzero(~seeded[1:]) + 1  # components whose maxima are all lower than h: one seed each
+    lonely = np.flatnonzero(~seeded[1:]) + 1  # components left without a seed: one seed each
     if lonely.size:
         seeds = seeds.copy()
         for i, pos in enumerate(ndi.maximum_position(dist, labels, lonely)):
             seeds[pos] = n + 1 + i
         n += lonely.size
-    if n == int(labels.max()):
+    if n == n_in:
         return labels, n
     # watershed regions stay inside their own component (seeds of one component cannot reach another)
     return watershed(-dist, seeds, mask=mask).astype(labels.dtype, copy=False), n
@@ -307,4 +313,4 @@ def threshold_from_config(probs: np.ndarray, objects: dict, voxel_size: Sequence
                            high=o["high"], sigma=sigma_pixels(o["sigma"][-len(voxel_size):], voxel_size),
                            min_size=o["min_size"], max_size=o["max_size"] or None,
                            max_foreground_fraction=o["max_foreground_fraction"], ndim=len(voxel_size), source=source,
-                           split_h=o["split_h"], voxel_size=voxel_size)
+                           split=o["split"], voxel_size=voxel_size)
