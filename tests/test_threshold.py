@@ -3,10 +3,12 @@
 import warnings
 
 import numpy as np
+from scipy import ndimage as ndi
 import pytest
 
 from lineageflow.errors import ConfigError, InputError
-from lineageflow.threshold import EmptyFrameWarning, relabel_segmentation, sigma_pixels, threshold_frame
+from lineageflow.threshold import (EmptyFrameWarning, relabel_segmentation, sigma_pixels, split_touching,
+                                   threshold_frame, threshold_from_config)
 
 
 def _two_class(p):
@@ -248,3 +250,57 @@ def test_relabel_segmentation_errors():
         relabel_segmentation(np.full((5, 5), -1, np.int32))
     with pytest.warns(EmptyFrameWarning):
         relabel_segmentation(np.zeros((5, 5), np.int32))
+
+
+# --- touching objects (objects.split) ---------------------------------------------------------------------------
+
+def _discs(centres, radius, shape=(60, 100)):
+    yy, xx = np.indices(shape)
+    return np.any([(yy - cy) ** 2 + (xx - cx) ** 2 < radius**2 for cy, cx in centres], axis=0)
+
+
+def test_split_separates_two_touching_discs_at_their_neck():
+    # radius 10, centres 18 apart: the distance map is 10 at the centres and 5 on the neck, so the second maximum
+    # rises by 50 % of the radius above the neck
+    mask = _discs([(30, 25), (30, 43)], 10)
+    cc, n = ndi.label(mask)
+    assert n == 1
+    lab, k = split_touching(cc, 0.4, (1.0, 1.0))
+    assert k == 2 and set(np.unique(lab)) == {0, 1, 2}
+    left, right = lab[30, 20], lab[30, 48]
+    assert left != right and left > 0 and right > 0
+    # a symmetric pair splits in halves, up to the middle column of the neck (11 px) going to one side
+    assert abs(int((lab == left).sum()) - int((lab == right).sum())) <= 11
+    assert np.array_equal(lab > 0, mask)  # no pixel lost or added
+    # a rise of no more than ratio × radius is not a second nucleus: at 0.5 and 0.6 the discs are one object
+    assert split_touching(cc, 0.5, (1.0, 1.0))[1] == 1
+    assert split_touching(cc, 0.6, (1.0, 1.0))[1] == 1
+
+
+def test_split_keeps_single_nuclei_whole_whatever_their_border_or_holes():
+    rng = np.random.default_rng(0)
+    mask = _discs([(30, 30)], 15) & ~(rng.random((60, 100)) < 0.03)  # jagged border, pin holes
+    mask |= _discs([(30, 75)], 12) & ~_discs([(30, 75)], 4)  # a dark nucleolus: a ring-shaped object
+    cc, n = ndi.label(mask, structure=ndi.generate_binary_structure(2, 2))
+    lab, k = split_touching(cc, 0.4, (1.0, 1.0))
+    assert k == n == 2
+
+
+def test_split_is_scale_free_and_anisotropic():
+    """The same pair, sampled twice as finely along y with voxel size (0.5, 1): split the same way."""
+    coarse = _discs([(30, 25), (30, 43)], 10)
+    fine = np.repeat(coarse, 2, axis=0)
+    assert split_touching(ndi.label(fine)[0], 0.4, (0.5, 1.0))[1] == 2
+    # in pixels (no voxel size) the same pair is two ellipses stretched along y whose neck is broad relative to
+    # their inscribed radius: not split, so the voxel size is what makes the criterion hold across samplings
+    assert split_touching(ndi.label(fine)[0], 0.4, None)[1] == 1
+
+
+def test_split_through_threshold_frame_and_config():
+    probs = _discs([(30, 25), (30, 43), (10, 85)], 10).astype(np.float32)
+    assert threshold_frame(probs, sigma=0, min_size=0).max() == 2
+    assert threshold_frame(probs, sigma=0, min_size=0, split=0.4, voxel_size=(1.0, 1.0)).max() == 3
+    objects = {"channel": 0, "method": "simple", "threshold": 0.5, "low": 0.4, "high": 0.7, "sigma": [0.0, 0.0],
+               "min_size": 0, "max_size": 0, "max_foreground_fraction": 0.95, "split": 0.4}
+    assert threshold_from_config(probs, objects, (1.0, 1.0)).max() == 3
+    assert threshold_from_config(probs, {**objects, "split": 0}, (1.0, 1.0)).max() == 2
