@@ -21,15 +21,11 @@ from lineageflow.classifiers import (
     train_count_classifier,
     train_division_classifier,
 )
+import helpers
 from lineageflow.errors import ConfigError, InputError
 from lineageflow.features import object_features
 
 SHAPE = (128, 128)
-
-
-def _disk(img, cy, cx, r, value):
-    yy, xx = np.indices(img.shape)
-    img[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = value
 
 
 def _features(lab, raw, t, vs=(1.0, 1.0)):
@@ -39,30 +35,8 @@ def _features(lab, raw, t, vs=(1.0, 1.0)):
 # --- count classifier on a clear synthetic signal ----------------------------------------------------------------
 
 def _count_frame(t, rng):
-    """One frame on a 4x4 grid: singles (r 5, intensity 100), mergers (two overlapping disks, one label,
-    intensity 160) and false detections (r 2, intensity 30). Returns the table and the true counts."""
-    lab = np.zeros(SHAPE, np.uint16)
-    raw = rng.normal(10, 2, SHAPE)
-    kinds = rng.permutation([1] * 10 + [2] * 3 + [0] * 3)
-    truth = {}
-    for i, k in enumerate(kinds):
-        cy, cx = 16 + 32 * (i // 4) + rng.integers(-3, 4), 16 + 32 * (i % 4) + rng.integers(-3, 4)
-        sub = np.zeros(SHAPE, bool)
-        if k == 1:
-            _disk(sub, cy, cx, 5 + rng.uniform(-0.5, 0.5), True)
-            level = 100
-        elif k == 2:
-            a = rng.uniform(0, np.pi)
-            dy, dx = 4 * np.sin(a), 4 * np.cos(a)
-            _disk(sub, cy + dy, cx + dx, 5, True)
-            _disk(sub, cy - dy, cx - dx, 5, True)
-            level = 160
-        else:
-            _disk(sub, cy, cx, 2, True)
-            level = 30
-        lab[sub] = i + 1
-        raw[sub] = rng.normal(level, 5, sub.sum())
-        truth[i + 1] = int(k)
+    """One frame of helpers.count_frame as an object table, and the true counts in its row order."""
+    lab, raw, truth = helpers.count_frame(rng, SHAPE)
     table = _features(lab, raw, t)
     return table, table["label"].map(truth).to_numpy()
 
@@ -159,7 +133,7 @@ def _two(lab_centres, raw_level=100.0, t=0, r=None):
     lab = np.zeros((40, 60), np.uint16)
     raw = np.zeros((40, 60))
     for i, (cy, cx, rad, level) in enumerate(lab_centres, start=1):
-        _disk(lab, cy, cx, rad, i)
+        helpers.disk(lab, cy, cx, rad, i)
         raw[lab == i] = level
     return _features(lab, raw, t)
 
@@ -223,7 +197,7 @@ def _division_pair(t, rng):
 
     def put(lab, raw, cy, cx, r, lid, level):
         m = np.zeros(SHAPE, bool)
-        _disk(m, cy, cx, r, True)
+        helpers.disk(m, cy, cx, r, True)
         lab[m] = lid
         raw[m] = rng.normal(level, 5, m.sum())
 

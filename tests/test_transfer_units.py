@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.ensemble import RandomForestClassifier
 
+import helpers
 from lineageflow import normalise, pixels
 from lineageflow.augment import Augmentation
 from lineageflow.classifiers import (
@@ -176,42 +177,10 @@ def test_augmentation_adds_rows():
 SHAPE = (128, 128)
 
 
-def _disk(mask, cy, cx, r):
-    yy, xx = np.indices(mask.shape)
-    mask[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = True
-
-
-def count_frame(t, rng):
-    """Singles (r 5, level 100), mergers (two overlapping r-5 discs, level 160), false detections (r 2, level 30)
-    on a background of 10 (σ 2). Returns labels, raw, counts by label."""
-    lab = np.zeros(SHAPE, np.uint16)
-    raw = rng.normal(10, 2, SHAPE)
-    kinds = rng.permutation([1] * 10 + [2] * 3 + [0] * 3)
-    truth = {}
-    for i, k in enumerate(kinds):
-        cy, cx = 16 + 32 * (i // 4) + rng.integers(-3, 4), 16 + 32 * (i % 4) + rng.integers(-3, 4)
-        sub = np.zeros(SHAPE, bool)
-        if k == 1:
-            _disk(sub, cy, cx, 5 + rng.uniform(-0.5, 0.5))
-            level = 100
-        elif k == 2:
-            a = rng.uniform(0, np.pi)
-            _disk(sub, cy + 4 * np.sin(a), cx + 4 * np.cos(a), 5)
-            _disk(sub, cy - 4 * np.sin(a), cx - 4 * np.cos(a), 5)
-            level = 160
-        else:
-            _disk(sub, cy, cx, 2)
-            level = 30
-        lab[sub] = i + 1
-        raw[sub] = rng.normal(level, 5, sub.sum())
-        truth[i + 1] = int(k)
-    return lab, raw, truth
-
-
 @pytest.fixture(scope="module")
 def counts_data():
     rng = np.random.default_rng(11)
-    frames = [count_frame(t, rng) for t in range(8)]
+    frames = [helpers.count_frame(rng, SHAPE) for _ in range(8)]
     tables, targets = [], []
     for t, (lab, raw, truth) in enumerate(frames):
         table = object_features(lab, raw, frame=t, voxel_size=(1.0, 1.0))
