@@ -37,7 +37,9 @@ METRICS = ("TRA", "DET", "LNK", "division_f1")
 
 def run(out: Path, seq: Path, train: Path, extra: list[str], cores: int) -> dict:
     gt = train.parent / f"{train.name}_GT"
-    cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores), "-s", str(ROOT / "Snakefile"), "--config",
+    # a finished run in WORK is reused (only missing outputs are made), so shifts can be added to a WORK folder
+    cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores), "-s", str(ROOT / "Snakefile"),
+           "--rerun-triggers", "mtime", "--config",
            f"input={seq}", f"out={out}", f"train={train}", f"train_gt={gt}", f"gt={gt}", *extra]
     t0 = time.time()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
