@@ -80,7 +80,10 @@ def main(argv=None) -> int:
         rows.append((ds, "orig", base, 0.0))
         print(f"{ds} orig {json.dumps(base)}", flush=True)
         for name in a.shifts:
-            copy = shift.write_shifted_sequence(seq, a.work / ds / name / "01", shift.by_name(name), seed=0)
+            copy = a.work / ds / name / "01"
+            if not (copy / ".complete").exists():  # deterministic: a finished copy is kept (and its runs reused)
+                shift.write_shifted_sequence(seq, copy, shift.by_name(name), seed=0)
+                (copy / ".complete").touch()
             m = run(a.work / ds / name / "out", copy, seq, extra + a.config, a.cores)
             rows.append((ds, name, m, m["TRA"] - base["TRA"]))
             print(f"{ds} {name} {json.dumps(m)}", flush=True)
