@@ -105,6 +105,11 @@ def probabilities_input(wildcards):
     return f"{OUT}/pixels/probabilities/{wildcards.chunk}.h5"
 
 
+def threshold_classifier():
+    """Our pixel classifier, which holds the objects.split 'auto' decision; none for ilastik's probabilities."""
+    return f"{OUT}/pixels/classifier.pkl" if RUN.objects_from == "pixels" else []
+
+
 def qc_probabilities(wildcards):
     """The chunk's probabilities (ours or ilastik's) for the QC rows; none when objects come from label images."""
     return [] if RUN.objects_from == "labels" else probabilities_input(wildcards)

@@ -30,6 +30,7 @@ else:
     rule objects_threshold:
         input:
             probabilities=probabilities_input,
+            classifier=threshold_classifier(),
         output:
             f"{OUT}/objects/labels/{{chunk}}.h5",
         params:

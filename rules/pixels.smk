@@ -36,6 +36,7 @@ rule pixels_train:
         axes=RUN.raw_axes if RUN.train_raw == RUN.raw else "",
         voxel_size=RUN.voxel_size,
         pixels=config["pixels"],
+        objects=config["objects"],
     threads: config["threads"]
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,

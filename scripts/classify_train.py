@@ -20,7 +20,8 @@ def augmented_examples(p, clf):
     gt_frames = training["gt_frames"]
     movie = open_movie(p.train_raw, dataset=p.dataset, axes=p.axes, what="training movie")
     extra = list(segment.augmented_count_examples(
-        movie, clf, p.objects, p.voxel_size, gt_dir=gt_frames["gt"], frames=gt_frames["frames"],
+        movie, clf, segment.resolved_objects(p.objects, clf), p.voxel_size, gt_dir=gt_frames["gt"],
+        frames=gt_frames["frames"],
         augmentation=Augmentation(**training["augmentation"]), channel=p.channel))
     log.info("count classifier: %d objects from %d augmented copies of frames %s", sum(len(e[0]) for e in extra),
              len(extra), gt_frames["frames"])
@@ -40,8 +41,9 @@ def main(smk):
         movie = open_movie(p.train_raw, what="training movie (train)")
         train_levels = normalise.movie_levels(movie.read, movie.n_frames, norm, channels=bool(movie.n_channels))
         levels = normalise.intensity_levels(norm, train_levels, p.channel)
+        pixel_clf = pixels.load(smk.input.pixel_classifier)
         frames = {t: (lab, tab) for t, lab, tab in segment.segment_frames(
-            movie, pixels.load(smk.input.pixel_classifier), p.objects, p.voxel_size, channel=p.channel,
+            movie, pixel_clf, segment.resolved_objects(p.objects, pixel_clf), p.voxel_size, channel=p.channel,
             levels=train_levels)}
         table = pd.concat([tab for _, tab in frames.values()], ignore_index=True)
         labels_at, n_frames = (lambda t: frames[t][0]), movie.n_frames

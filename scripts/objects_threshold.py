@@ -5,7 +5,7 @@ import logging
 import numpy as np
 from _helpers import run
 
-from lineageflow import threshold
+from lineageflow import pixels, segment, threshold
 from lineageflow.io import open_movie, read_chunk, write_label_chunk
 
 log = logging.getLogger("lineageflow")
@@ -26,9 +26,13 @@ def probability_frames(smk, t0, t1):
 
 def main(smk):
     t0, t1 = smk.params.frames
+    clf = pixels.load(smk.input.classifier) if getattr(smk.input, "classifier", None) else None
+    objects = segment.resolved_objects(smk.params.objects, clf)
+    if objects["split"] != smk.params.objects["split"]:
+        log.info("objects.split %s: %s", smk.params.objects["split"], objects["split"] or "no split")
     labels = []
     for t, probs, source in probability_frames(smk, t0, t1):
-        lab = threshold.threshold_from_config(probs, smk.params.objects, smk.params.voxel_size, source=source)
+        lab = threshold.threshold_from_config(probs, objects, smk.params.voxel_size, source=source)
         log.info("frame %d: %d objects", t, int(lab.max()))
         labels.append(lab)
     write_label_chunk(smk.output[0], np.stack(labels), t0=t0)

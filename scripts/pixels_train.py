@@ -5,7 +5,7 @@ from typing import NamedTuple
 
 from _helpers import run
 
-from lineageflow import groundtruth, normalise, pixels, scribbles
+from lineageflow import groundtruth, normalise, pixels, scribbles, segment
 from lineageflow.augment import Augmentation
 from lineageflow.filters import FeatureSpec
 from lineageflow.io import frame_number, open_movie, read_label_folder_frame
@@ -68,6 +68,17 @@ def training_frames(p, cfg):
                        {"gt": p.train_gt, "frames": frames})
 
 
+def decide_split(p, clf, images, gt_frames, levels):
+    """objects.split 'auto': split touching objects if that helps on the training frames (recorded in clf)."""
+    tra = groundtruth.track_frames(gt_frames["gt"])
+    masks = [groundtruth.read_mask(tra[t], images[0].shape[:clf.ndim]) for t in gt_frames["frames"]]
+    decision = segment.choose_split(clf, images, masks, p.objects, p.voxel_size, levels=levels)
+    clf.training["split"] = decision
+    log.info("objects.split auto: %s (net gain %.4f per GT object on frames %s: %s)",
+             f"split at {decision['ratio']}" if decision["ratio"] else "no split", decision["gain"],
+             gt_frames["frames"], decision["evidence"])
+
+
 def main(smk):
     p = smk.params
     cfg = p.pixels
@@ -82,6 +93,8 @@ def main(smk):
     clf = pixels.train(images, labels, spec, voxel_size=p.voxel_size, n_trees=cfg["n_trees"], seed=cfg["seed"],
                        n_jobs=smk.threads, channels=channels, normalisation=norm, levels=levels,
                        augmentation=augmentation, record={"gt_frames": gt_frames})
+    if p.objects["split"] == "auto" and gt_frames:
+        decide_split(p, clf, images, gt_frames, levels)
     pixels.save(clf, smk.output[0])
     log.info("classifier written to %s", smk.output[0])
 

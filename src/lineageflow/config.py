@@ -68,6 +68,13 @@ def _describe(error: jsonschema.ValidationError, schema: dict) -> str:
                 f"allowed keys: {', '.join(allowed)}")
     sub = error.schema
     allowed = ""
+    if "oneOf" in sub:  # e.g. a number or a word: name every alternative
+        alternatives = []
+        for alt in sub["oneOf"]:
+            fake = jsonschema.ValidationError("", validator="", path=error.path, instance=error.instance, schema=alt)
+            alternatives.append(_describe(fake, schema).split("expected ", 1)[1])
+        return (f"config key '{key}' has the value {error.instance!r}, which is not allowed: expected "
+                + " or ".join(alternatives))
     if "enum" in sub:
         allowed = "one of " + ", ".join(repr(v) for v in sub["enum"])
     else:
@@ -94,7 +101,7 @@ def validate_config(config: dict[str, Any], schema: dict) -> dict[str, Any]:
     if errors:
         # the deepest error of the first branch is the most specific one
         err = errors[0]
-        while err.context:
+        while err.context and err.validator != "oneOf":  # a oneOf is described by all its alternatives
             err = err.context[0]
         raise ConfigError(_describe(err, schema))
     _check_cross_keys(cfg)

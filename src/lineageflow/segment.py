@@ -54,3 +54,44 @@ def augmented_count_examples(movie: Movie, clf: pixels.PixelClassifier, objects_
             ann = annotations.annotations_from_gt(lab, gt, table, dividing=dividing, frame=t, source=source)
             counts = ann["count"].reindex(pd.MultiIndex.from_frame(table[["frame", "label"]])).to_numpy(float)
             yield table, counts, normalise.intensity_levels(clf.normalisation, levels, channel)
+
+
+AUTO_SPLIT_RATIO = 0.4  # the ratio objects.split 'auto' tries
+AUTO_SPLIT_MIN_GAIN = 0.01  # net gain (per GT object) the split must bring on the training frames
+
+
+def choose_split(clf: pixels.PixelClassifier, images, gt_masks, objects_cfg: dict, voxel_size, *, levels=None,
+                 ratio: float = AUTO_SPLIT_RATIO) -> dict:
+    """Decide whether touching objects are split (objects.split 'auto'), on frames with ground truth.
+
+    Each frame is predicted and thresholded with and without the split, and our objects are matched to the GT
+    objects with the CTC coverage rule (as DET counts them). The split is kept when the GT objects it frees from
+    mergers, minus the extra objects that cover no GT object (nuclei cut into pieces), exceed
+    ``AUTO_SPLIT_MIN_GAIN`` per GT object. Returns {"ratio": chosen ratio (0 = off), "evidence": ...}.
+    """
+    from . import annotations
+
+    totals = {"n_gt": 0, "alone_without": 0, "alone_with": 0, "false_without": 0, "false_with": 0}
+    for t, (image, gt) in enumerate(zip(images, gt_masks)):
+        probs = pixels.predict(clf, image, levels=levels)
+        gt = np.asarray(gt)
+        totals["n_gt"] += int(np.unique(gt[gt > 0]).size)
+        for key, r in (("without", 0.0), ("with", ratio)):
+            lab = threshold.threshold_from_config(probs, {**objects_cfg, "split": r}, voxel_size)
+            ids = np.unique(lab[lab > 0])
+            counts = annotations.annotations_from_gt(lab, gt, pd.DataFrame({"frame": t, "label": ids}),
+                                                     dividing={}, frame=t)["count"].to_numpy()
+            totals[f"alone_{key}"] += int((counts == 1).sum())
+            totals[f"false_{key}"] += int((counts == 0).sum())
+    n = max(totals["n_gt"], 1)
+    gain = ((totals["alone_with"] - totals["alone_without"]) - (totals["false_with"] - totals["false_without"])) / n
+    return {"ratio": ratio if gain > AUTO_SPLIT_MIN_GAIN else 0.0, "gain": gain, "evidence": totals}
+
+
+def resolved_objects(objects_cfg: dict, clf: pixels.PixelClassifier | None) -> dict:
+    """The objects config with objects.split 'auto' replaced by the ratio decided when the pixel classifier was
+    trained (0 = off when there is no such decision: no pixel classifier, or one not trained from ground truth)."""
+    if objects_cfg.get("split") != "auto":
+        return objects_cfg
+    decided = ((clf.training or {}).get("split") or {}) if clf is not None else {}
+    return {**objects_cfg, "split": float(decided.get("ratio", 0.0))}

@@ -307,10 +307,12 @@ def relabel_segmentation(
 
 
 def threshold_from_config(probs: np.ndarray, objects: dict, voxel_size: Sequence[float], source: str = "") -> np.ndarray:
-    """:func:`threshold_frame` with the ``objects`` section of the config (sigma in physical units)."""
+    """:func:`threshold_frame` with the ``objects`` section of the config (sigma in physical units).
+
+    ``split`` 'auto' must be resolved first (:func:`lineageflow.segment.resolved_objects`); here it means off."""
     o = objects
     return threshold_frame(probs, channel=o["channel"], method=o["method"], threshold=o["threshold"], low=o["low"],
                            high=o["high"], sigma=sigma_pixels(o["sigma"][-len(voxel_size):], voxel_size),
                            min_size=o["min_size"], max_size=o["max_size"] or None,
                            max_foreground_fraction=o["max_foreground_fraction"], ndim=len(voxel_size), source=source,
-                           split=o["split"], voxel_size=voxel_size)
+                           split=0.0 if o["split"] == "auto" else o["split"], voxel_size=voxel_size)
