@@ -291,3 +291,49 @@ def test_count_classifier_per_table_levels(counts_data):
     one = train_count_classifier([movie, movie], [y, y], n_trees=10, seed=0, levels=[lv, lv])
     pd.testing.assert_frame_equal(predict_counts(both, movie, levels=lv), predict_counts(one, movie, levels=lv),
                                   check_exact=False, atol=1e-12, rtol=0)
+
+
+# --- objects.split 'auto' ------------------------------------------------------------------------------------------
+
+def _pairs_image(touching: bool, seed: int):
+    """Six pairs of r-8 nuclei, touching (centres 16 apart, a narrow neck once blurred) or apart (centres 30 apart), on a noisy background.
+    Returns raw, GT labels (one label per nucleus), sparse labels (eroded nuclei 1, far background 2)."""
+    rng = np.random.default_rng([seed, 7])
+    raw = rng.normal(100, 5, (128, 192))
+    gt = np.zeros(raw.shape, np.int32)
+    gap = 16 if touching else 30
+    k = 0
+    for row in (32, 96):
+        for col in (24, 84, 144):
+            for dx in (0, gap):
+                k += 1
+                disk = np.zeros(raw.shape, bool)
+                helpers.disk(disk, row, col + dx - gap // 2, 8)
+                gt[disk & (gt == 0)] = k
+                raw[disk] += 150
+    from scipy import ndimage as ndi
+
+    sparse = np.where(ndi.binary_erosion(gt > 0, iterations=3), 1, 0)
+    sparse[~ndi.binary_dilation(gt > 0, iterations=6)] = 2
+    return raw, gt, sparse.astype(np.uint8)
+
+
+@pytest.mark.parametrize("touching, expected", [(True, 0.4), (False, 0.0)])
+def test_choose_split_on_training_frames(touching, expected):
+    from lineageflow import segment
+
+    raw, gt, sparse = _pairs_image(touching, 1)
+    clf = pixels.train([raw], [sparse], SPEC, n_trees=10, seed=0)
+    objects = {"channel": 0, "method": "simple", "threshold": 0.5, "low": 0.4, "high": 0.7, "sigma": [1.0, 1.0],
+               "min_size": 10, "max_size": 0, "max_foreground_fraction": 0.95, "split": "auto"}
+    decision = segment.choose_split(clf, [raw], [gt], objects, (1.0, 1.0))
+    ev = decision["evidence"]
+    assert decision["ratio"] == expected and ev["n_gt"] == 12
+    if touching:  # without the split every pair is one merger; with it every nucleus is alone
+        assert ev["alone_without"] == 0 and ev["alone_with"] == 12 and decision["gain"] == 1.0
+    else:
+        assert ev["alone_without"] == ev["alone_with"] == 12 and decision["gain"] == 0.0
+    clf.training["split"] = decision
+    assert segment.resolved_objects(objects, clf)["split"] == expected
+    assert segment.resolved_objects(objects, None)["split"] == 0.0  # ilastik's probabilities: no decision, off
+    assert segment.resolved_objects({**objects, "split": 0.3}, clf)["split"] == 0.3  # a number is kept

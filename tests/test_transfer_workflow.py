@@ -23,6 +23,13 @@ def test_frame_normalisation_and_augmentation_reach_both_classifiers(tmp_path):
     assert clf.training["augmentation"]["contrast"] == [0.5] and clf.training["augmentation"]["seed"] == 4
     frames = clf.training["gt_frames"]["frames"]
     assert frames == [0, 2, 5, 7]
+    # objects.split 'auto' was decided on those frames: the demo's nuclei are apart, so splitting frees none
+    split = clf.training["split"]
+    assert split["ratio"] == 0.0 and split["evidence"]["alone_with"] == split["evidence"]["alone_without"]
+    n_gt = sum(len(np.unique(m[m > 0])) for m in (groundtruth.read_mask(p) for t, p in
+                                                   groundtruth.track_frames(out / "demo" / "01_GT").items()
+                                                   if t in frames))
+    assert split["evidence"]["n_gt"] == n_gt
     # every labelled pixel three times: the frame, its contrast copy and its noise copy (scribble defaults)
     masks = groundtruth.mask_frames(out / "demo" / "01_GT")
     labelled = sum(int((scribbles.sample_scribbles(groundtruth.read_mask(masks[t]), n_strokes_per_object=2, erosion=1,
