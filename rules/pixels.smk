@@ -36,7 +36,9 @@ rule pixels_train:
         axes=RUN.raw_axes if RUN.train_raw == RUN.raw else "",
         voxel_size=RUN.voxel_size,
         pixels=config["pixels"],
-        objects=config["objects"],
+        # the split decision (objects.split auto) thresholds the training frames; 'split' itself is read later,
+        # by objects_threshold, so changing it does not retrain the classifier
+        objects={k: v for k, v in config["objects"].items() if k != "split"},
     threads: config["threads"]
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,

@@ -93,7 +93,7 @@ def main(smk):
     clf = pixels.train(images, labels, spec, voxel_size=p.voxel_size, n_trees=cfg["n_trees"], seed=cfg["seed"],
                        n_jobs=smk.threads, channels=channels, normalisation=norm, levels=levels,
                        augmentation=augmentation, record={"gt_frames": gt_frames})
-    if p.objects["split"] == "auto" and gt_frames:
+    if gt_frames and not p.objects.get("labels"):  # used when objects.split is 'auto'
         decide_split(p, clf, images, gt_frames, levels)
     pixels.save(clf, smk.output[0])
     log.info("classifier written to %s", smk.output[0])
