@@ -243,3 +243,14 @@ def test_command_line_strings_are_coerced_to_schema_types():
     assert cfg["voxel_size"] == [2.0, 0.5, 0.5] and cfg["objects"]["threshold"] == 0.3
     with pytest.raises(ConfigError, match="demo.n_cells"):
         validate_config({"demo": {"n_cells": "six"}}, schema)
+
+
+def test_number_or_word_keys_accept_command_line_strings():
+    """objects.split is a number or 'auto'; Snakemake hands nested --config values over as strings."""
+    schema = load_schema(ROOT / "config" / "schema.yaml")
+    assert validate_config({}, schema)["objects"]["split"] == "auto"
+    for given, expected in (("0", 0), ("0.4", 0.4), ("auto", "auto"), (0.3, 0.3)):
+        assert validate_config({"objects": {"split": given}}, schema)["objects"]["split"] == expected
+    for bad in ("1.5", "yes", -0.1):
+        with pytest.raises(ConfigError, match=r"objects\.split.*number.*'auto'"):
+            validate_config({"objects": {"split": bad}}, schema)

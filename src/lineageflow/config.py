@@ -32,6 +32,12 @@ _SCALARS = {"integer": int, "number": (int, float), "boolean": bool}
 def _coerce(value, schema: dict):
     """Turn strings into the schema's scalar types: Snakemake's --config reads nested YAML values as strings."""
     kind = schema.get("type")
+    if isinstance(value, str) and "oneOf" in schema:  # e.g. a number or 'auto': the first alternative that parses
+        for alt in schema["oneOf"]:
+            parsed = _coerce(value, alt)
+            if parsed is not value:
+                return parsed
+        return value
     if isinstance(value, str) and kind in _SCALARS:
         try:
             parsed = yaml.safe_load(value)
