@@ -95,6 +95,8 @@ def all_outputs():
 
 def train_inputs(wildcards):
     deps = {"raw": raw_input() if RUN.train_raw == RUN.raw else RUN.train_raw}
+    if RUN.train_raw == RUN.raw and RUN.train_from in ("gt", "labels"):  # the input's levels, computed once
+        deps["normalisation"] = f"{OUT}/pixels/normalisation.json"
     if RUN.train_gt:
         deps["gt"] = gt_input(RUN.train_gt)
     return deps

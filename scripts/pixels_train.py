@@ -23,7 +23,7 @@ class TrainingSet(NamedTuple):
     gt_frames: dict | None = None  # {"gt": folder, "frames": [...]} when scribbles were sampled from ground truth
 
 
-def training_frames(p, cfg):
+def training_frames(p, cfg, levels_file=""):
     """The TrainingSet of the configured source.
 
     Levels are those of the movie each image comes from: the training movie's, or per image for an ilastik
@@ -40,7 +40,10 @@ def training_frames(p, cfg):
         levels = [normalise.movie_levels(lambda _, im=im: im, 1, norm, channels=channels) for im in images]
         return TrainingSet(images, labels, spec, f"ilastik project {p.train_gt}", levels)
     movie = open_movie(p.train_raw, dataset=p.dataset, axes=p.axes, what="training movie")
-    levels = normalise.movie_levels(movie.read, movie.n_frames, norm, channels=bool(movie.n_channels))
+    if levels_file:  # the training movie is the input: its levels were computed once, by pixels_normalise
+        levels = normalise.read_levels(levels_file)[1]
+    else:
+        levels = normalise.movie_levels(movie.read, movie.n_frames, norm, channels=bool(movie.n_channels))
     if p.train_from == "labels":
         from pathlib import Path
 
@@ -82,7 +85,7 @@ def decide_split(p, clf, images, gt_frames, levels):
 def main(smk):
     p = smk.params
     cfg = p.pixels
-    images, labels, spec, what, levels, gt_frames = training_frames(p, cfg)
+    images, labels, spec, what, levels, gt_frames = training_frames(p, cfg, getattr(smk.input, "normalisation", ""))
     norm = normalise.Normalisation.from_config(cfg["normalise"])
     augmentation = Augmentation.from_config(cfg["augment"])
     log.info("training on %s; normalisation %s; augmentation %s",
