@@ -36,12 +36,12 @@ def main(smk):
     n_frames = p.n_frames
     norm, movie_levels = normalise.read_levels(smk.input.normalisation)
     levels = normalise.intensity_levels(norm, movie_levels, p.channel)
+    pixel_clf = pixels.load(smk.input.pixel_classifier) if smk.input.pixel_classifier else None
     if p.source == "train":
         # another sequence with ground truth: segment it like the input, learn from its objects
         movie = open_movie(p.train_raw, what="training movie (train)")
         train_levels = normalise.movie_levels(movie.read, movie.n_frames, norm, channels=bool(movie.n_channels))
         levels = normalise.intensity_levels(norm, train_levels, p.channel)
-        pixel_clf = pixels.load(smk.input.pixel_classifier)
         frames = {t: (lab, tab) for t, lab, tab in segment.segment_frames(
             movie, pixel_clf, segment.resolved_objects(p.objects, pixel_clf), p.voxel_size, channel=p.channel,
             levels=train_levels)}
@@ -58,8 +58,8 @@ def main(smk):
     else:
         ann = None
     extra = []
-    if ann is not None and smk.input.pixel_classifier:
-        extra = augmented_examples(p, pixels.load(smk.input.pixel_classifier))
+    if ann is not None and pixel_clf is not None:
+        extra = augmented_examples(p, pixel_clf)
     count_clf = division_clf = None
     if ann is not None:
         log.info("annotations (%s): %s", p.source, ann.groupby(["kind", "value"]).size().to_dict())
