@@ -167,7 +167,7 @@ def test_max_count_one():
     rows, e = tables(nodes, edges)
     params = ilp.TrackingParams(max_count=1)
     model = ilp.build(rows.drop(columns="p_count_2").assign(p_count_1=lambda d: 1 - d.p_count_0), e, params)
-    assert "u" in model.cols and model.cols["u"] == model.milp.n_vars  # no extra-flow variables
+    assert model.cols.block("u").size == 0 and model.cols.n_cols == model.milp.n_vars  # no extra-flow variables
     sol = ilp.solve(model)
     assert ilp.check_solution(model, sol) == []
     assert counts(sol)[(2, 2)] == 0 and counts(sol)[(2, 1)] == 1

@@ -11,6 +11,8 @@ import scipy.sparse as sp
 from lineageflow import ilp, solvers
 from lineageflow.solvers import MILP, SolverError
 
+from helpers import random_tracking
+
 AVAILABLE = solvers.available_solvers()
 BACKENDS = [n for n in ("gurobi", "cbc", "highs") if not AVAILABLE[n].startswith("unavailable")]
 
@@ -92,32 +94,6 @@ def test_lp_without_integers():
 
 
 # ---------------------------------------------------------------- random tracking models (< 2000 vars/rows)
-
-
-def random_tracking(seed: int, n_frames=5, per_frame=28):
-    rng = np.random.default_rng(seed)
-    size = 100.0
-    xy = rng.uniform(0, size, (per_frame, 2))
-    rows, pos = [], []
-    for t in range(n_frames):
-        if t:
-            xy = np.clip(xy + rng.normal(0, 4, xy.shape), 0, size)
-        pc = rng.dirichlet([1, 4, 1], per_frame)
-        pdiv = np.where(rng.random(per_frame) < 0.15, rng.uniform(0.3, 0.9, per_frame), rng.uniform(0, 0.1, per_frame))
-        for i in range(per_frame):
-            rows.append(
-                {"frame": t, "label": i + 1, "p_count_0": pc[i, 0], "p_count_1": pc[i, 1], "p_count_2": pc[i, 2],
-                 "p_division": pdiv[i], "border_distance": float(min(xy[i].min(), (size - xy[i]).min()))}
-            )  # fmt: skip
-        pos.append(xy.copy())
-    edges = []
-    for t in range(n_frames - 1):
-        d = np.linalg.norm(pos[t][:, None] - pos[t + 1][None], axis=2)
-        for i in range(per_frame):
-            for j in np.argsort(d[i])[:3]:
-                if d[i, j] < 20:
-                    edges.append({"frame": t, "label_src": i + 1, "label_dst": int(j) + 1, "distance": d[i, j]})
-    return pd.DataFrame(rows), pd.DataFrame(edges)
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -26,18 +26,23 @@ Energy (what is minimised; constants go into the objective offset so the objecti
   ``free_disappearance_frames`` (default: the first / the last frame).
 
 Probabilities are clipped to [epsilon, 1 − epsilon] before −ln.
+
+The column layout (``Columns``), the five unweighted terms and the constraint families are small named pieces in
+:mod:`lineageflow.ilp_terms`; :func:`build` assembles them, so the energy of any solution vector x is
+Σ_k w_k · Φ_k(x) with Φ = :func:`phi` (the structured-learning view of the same model).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from lineageflow import ilp_terms as terms
 from lineageflow import solvers
 from lineageflow.errors import ConfigError, InputError
 
@@ -106,19 +111,14 @@ class TrackingParams:
 
 @dataclass
 class TrackingModel:
-    """The MILP plus everything needed to decode and check a solution."""
+    """The MILP, the column layout and the energy terms it was assembled from, and the validated input."""
 
-    milp: solvers.MILP
     nodes: pd.DataFrame  # validated input nodes, index 0..n-1
     edges: pd.DataFrame  # validated input edges, index 0..E-1, with node indices src, dst
     params: TrackingParams
-    det_energy: np.ndarray  # (n, N+1): w_det · −ln P(count = k)
-    app_cost: np.ndarray  # (n,) per appearing object
-    dis_cost: np.ndarray  # (n,) per disappearing object
-    div_nodes: np.ndarray  # node indices with a division variable
-    div_energy: np.ndarray  # (len(div_nodes), 2): energy of [no division, division]
-    trans_energy: np.ndarray  # (E, 2): energy of [inactive, active]
-    cols: dict = field(default_factory=dict)  # block name -> first column
+    cols: terms.Columns
+    terms: list  # terms.Term, in the order of params.weights
+    milp: solvers.MILP | None = None
     build_seconds: float = 0.0
 
     @property
@@ -128,6 +128,29 @@ class TrackingModel:
     @property
     def n_edges(self) -> int:
         return len(self.edges)
+
+    @property
+    def div_nodes(self) -> np.ndarray:
+        return self.cols.div_nodes
+
+    def term(self, name: str) -> terms.Term:
+        return self.terms[terms.TERM_NAMES.index(name)]
+
+    def weighted(self, name: str) -> np.ndarray:
+        """A term's per-entity energies of each choice, weighted."""
+        return self.params.weights[terms.TERM_NAMES.index(name)] * self.term(name).choices
+
+    @property
+    def det_energy(self) -> np.ndarray:  # (n, N+1): w_det · −ln P(count = k)
+        return self.weighted("detection")
+
+    @property
+    def app_cost(self) -> np.ndarray:  # (n,) per appearing cell
+        return self.weighted("appearance")[:, 0]
+
+    @property
+    def dis_cost(self) -> np.ndarray:  # (n,) per disappearing cell
+        return self.weighted("disappearance")[:, 0]
 
 
 @dataclass
@@ -252,16 +275,54 @@ def _validate(nodes: pd.DataFrame, edges: pd.DataFrame, params: TrackingParams) 
 # ---------------------------------------------------------------- build
 
 
-def _neglog(p: np.ndarray, eps: float) -> np.ndarray:
-    return -np.log(np.clip(p, eps, 1.0 - eps))
-
-
 def _frames(value: Iterable[int] | int | None, default: int | None) -> np.ndarray:
     if value is None:
         value = [] if default is None else [default]
     elif isinstance(value, (int, np.integer)):
         value = [value]
     return np.asarray(list(value), dtype=np.int64)
+
+
+def energy_terms(nodes: pd.DataFrame, edges: pd.DataFrame, params: TrackingParams, cols: terms.Columns,
+                 free_appearance: np.ndarray, free_disappearance: np.ndarray) -> list[terms.Term]:
+    """The five unweighted terms, in the order of ``params.weights``."""
+    eps = params.epsilon
+    bd = nodes["border_distance"].to_numpy(float)
+    fade = np.clip(bd / params.border_width, 0.0, 1.0) if params.border_width > 0 else np.ones(len(nodes))
+    return [
+        terms.transition(edges["distance"].to_numpy(float), params.transition_lambda, cols, eps),
+        terms.detection(nodes[_count_columns(params.max_count)].to_numpy(float), cols, eps),
+        terms.division(nodes["p_division"].to_numpy(float), cols, eps),
+        terms.appearance(fade, free_appearance, cols),
+        terms.disappearance(fade, free_disappearance, cols),
+    ]
+
+
+def constraint_families(cols: terms.Columns, src: np.ndarray, dst: np.ndarray, params: TrackingParams) -> list[terms.Rows]:
+    """Every constraint family the options ask for."""
+    N, merger_div = params.max_count, params.division_into_merger
+    fams = [terms.one_state(cols, params.keep_all_objects)] if N >= 2 else []
+    fams += [terms.flow_in(cols, dst), terms.flow_out(cols, src)]
+    if cols.n_div:
+        fams += [terms.division_single(cols), terms.division_children(cols, src, merger_div)]
+    if N >= 2:
+        fams += [terms.extra_flow_cap(cols), terms.merger_flow(cols, src, "mergeout", merger_div),
+                 terms.merger_flow(cols, dst, "mergein", merger_div)]
+    return fams
+
+
+def _assemble(fams: list[terms.Rows], n_cols: int) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, list[tuple[str, int]]]:
+    offsets = np.cumsum([0] + [f.n_rows for f in fams])
+    A = sp.csr_matrix(
+        (np.concatenate([f.val for f in fams]) if fams else np.zeros(0),
+         (np.concatenate([f.row + o for f, o in zip(fams, offsets)]) if fams else np.zeros(0, np.int64),
+          np.concatenate([f.col for f in fams]) if fams else np.zeros(0, np.int64))),
+        shape=(int(offsets[-1]), n_cols),
+    )  # duplicates are summed; there are none by construction
+    A.eliminate_zeros()  # the (k − 1) s^k terms are 0 for k = 1
+    lo = np.concatenate([np.full(f.n_rows, f.lower) for f in fams]) if fams else np.zeros(0)
+    up = np.concatenate([np.full(f.n_rows, f.upper) for f in fams]) if fams else np.zeros(0)
+    return A, lo, up, [(f.name, f.n_rows) for f in fams]
 
 
 def build(
@@ -273,7 +334,8 @@ def build(
     free_disappearance_frames: Iterable[int] | None = None,
     names: bool = True,
 ) -> TrackingModel:
-    """Build the conservation-tracking MILP (see the module docstring).
+    """Build the conservation-tracking MILP (see the module docstring) from the terms and constraint families
+    of :mod:`lineageflow.ilp_terms`.
 
     ``free_*_frames`` default to the first / the last frame present in ``nodes``; pass ``()`` to make
     appearance/disappearance cost everywhere. ``names=False`` skips variable names (only used when a failed
@@ -282,171 +344,57 @@ def build(
     t0 = time.perf_counter()
     params = params or TrackingParams()
     nodes, edges = _validate(nodes, edges, params)
-    N = params.max_count
-    eps = params.epsilon
-    n, E = len(nodes), len(edges)
+    N, n = params.max_count, len(nodes)
     frame = nodes["frame"].to_numpy()
     first = int(frame.min()) if n else None
     last = int(frame.max()) if n else None
+    pdiv = np.nan_to_num(nodes["p_division"].to_numpy(float), nan=0.0)
+    cols = terms.Columns(n, len(edges), N, np.flatnonzero(pdiv > params.division_threshold))
+    model_terms = energy_terms(nodes, edges, params, cols, np.isin(frame, _frames(free_appearance_frames, first)),
+                               np.isin(frame, _frames(free_disappearance_frames, last)))
 
-    # energies
-    det_energy = params.w_detection * _neglog(nodes[_count_columns(N)].to_numpy(float), eps)
-    bd = nodes["border_distance"].to_numpy(float)
-    fade = np.clip(bd / params.border_width, 0.0, 1.0) if params.border_width > 0 else np.ones(n)
-    app_cost = params.w_appearance * fade * ~np.isin(frame, _frames(free_appearance_frames, first))
-    dis_cost = params.w_disappearance * fade * ~np.isin(frame, _frames(free_disappearance_frames, last))
-    pdiv = nodes["p_division"].to_numpy(float)
-    div_nodes = np.flatnonzero(np.nan_to_num(pdiv, nan=0.0) > params.division_threshold)
-    pd_ = pdiv[div_nodes]
-    div_energy = params.w_division * np.column_stack([_neglog(1 - pd_, eps), _neglog(pd_, eps)])
-    p_tr = np.exp(-edges["distance"].to_numpy(float) / params.transition_lambda)
-    trans_energy = params.w_transition * np.column_stack([_neglog(1 - p_tr, eps), _neglog(p_tr, eps)])
-    nd = div_nodes.size
-
-    # column blocks
-    cols = {}
-    c = 0
-    for name, size in (("s", n * N), ("a", n), ("d", n), ("div", nd), ("z", E), ("u", E if N >= 2 else 0)):
-        cols[name] = c
-        c += size
-    n_cols = c
-    s_col = lambda i, k: cols["s"] + i * N + (k - 1)  # noqa: E731
-    node_ids = np.arange(n)
-    edge_ids = np.arange(E)
-    src, dst = edges["src"].to_numpy(), edges["dst"].to_numpy()
-    a_col, d_col = cols["a"] + node_ids, cols["d"] + node_ids
-    div_col = cols["div"] + np.arange(nd)
-    z_col = cols["z"] + edge_ids
-    u_col = cols["u"] + edge_ids
-
-    cost = np.zeros(n_cols)
-    lb = np.zeros(n_cols)
-    ub = np.ones(n_cols)
-    integ = np.ones(n_cols, dtype=bool)
-    ks = np.arange(1, N + 1)
-    cost[cols["s"] : cols["s"] + n * N] = (det_energy[:, 1:] - det_energy[:, :1]).ravel()
-    cost[a_col], cost[d_col] = app_cost, dis_cost
-    ub[a_col] = ub[d_col] = N
-    integ[a_col] = integ[d_col] = False  # integral through the conservation rows
-    cost[div_col] = div_energy[:, 1] - div_energy[:, 0]
-    cost[z_col] = trans_energy[:, 1] - trans_energy[:, 0]
+    cost = np.zeros(cols.n_cols)
+    offset = 0.0
+    for w, term in zip(params.weights, model_terms):
+        np.add.at(cost, term.columns, w * term.coef)
+        offset += w * term.offset
+    lb = np.zeros(cols.n_cols)
+    ub = np.ones(cols.n_cols)
+    integ = np.ones(cols.n_cols, dtype=bool)
+    for b in ("a", "d"):
+        ub[cols.block(b)] = N
+        integ[cols.block(b)] = False  # integral through the conservation rows
     if N >= 2:
-        ub[u_col] = N - 1
-    offset = float(det_energy[:, 0].sum() + div_energy[:, 0].sum() + trans_energy[:, 0].sum())
-
-    # rows, as COO triplets per block
-    rows, colsx, vals, lo, up = [], [], [], [], []
-    r0 = 0
-
-    def block(r, cidx, v, n_rows, lower, upper):
-        nonlocal r0
-        rows.append(np.asarray(r) + r0)
-        colsx.append(np.asarray(cidx))
-        vals.append(np.broadcast_to(np.asarray(v, dtype=float), np.shape(r)).ravel())
-        lo.append(np.broadcast_to(float(lower), n_rows) if np.isscalar(lower) else np.asarray(lower, float))
-        up.append(np.broadcast_to(float(upper), n_rows) if np.isscalar(upper) else np.asarray(upper, float))
-        r0 += n_rows
-
-    s_all = s_col(np.repeat(node_ids, N), np.tile(ks, n))  # node-major, like the s block
-    s_node = np.repeat(node_ids, N)
-    s_k = np.tile(ks, n).astype(float)
-    row_names = []
-    if N >= 2:  # at most one state per detection (exactly one active state when every object is kept)
-        block(s_node, s_all, 1.0, n, 1.0 if params.keep_all_objects else -np.inf, 1.0)
-        row_names.append(("onehot", n))
+        ub[cols.block("u")] = N - 1
     elif params.keep_all_objects:
-        lb[cols["s"] : cols["s"] + n] = 1.0
-    flow_cols = np.concatenate([z_col, u_col]) if N >= 2 else z_col
-    # in-flow: Σ_in (z + u) + a − Σ k s = 0
-    in_nodes = np.concatenate([dst, dst]) if N >= 2 else dst
-    block(
-        np.concatenate([in_nodes, node_ids, s_node]),
-        np.concatenate([flow_cols, a_col, s_all]),
-        np.concatenate([np.ones(in_nodes.size), np.ones(n), -s_k]),
-        n, 0.0, 0.0,
-    )  # fmt: skip
-    row_names.append(("in", n))
-    # out-flow: Σ_out (z + u) + d − Σ k s − δ = 0
-    out_nodes = np.concatenate([src, src]) if N >= 2 else src
-    block(
-        np.concatenate([out_nodes, node_ids, s_node, div_nodes]),
-        np.concatenate([flow_cols, d_col, s_all, div_col]),
-        np.concatenate([np.ones(out_nodes.size), np.ones(n), -s_k, -np.ones(nd)]),
-        n, 0.0, 0.0,
-    )  # fmt: skip
-    row_names.append(("out", n))
-    if nd:
-        j = np.arange(nd)
-        # δ <= s^1: only single objects divide
-        block(np.concatenate([j, j]), np.concatenate([div_col, s_col(div_nodes, 1)]), np.r_[np.ones(nd), -np.ones(nd)], nd, -np.inf, 0.0)
-        row_names.append(("divsingle", nd))
-        # Σ_out z − 2 δ >= 0: two distinct active children; or, into a merger, Σ_out (z + u) − 2 δ >= 0
-        pos = np.full(n, -1)
-        pos[div_nodes] = j
-        out_e = np.flatnonzero(pos[src] >= 0)
-        merge_ok = params.division_into_merger and N >= 2
-        r_e = np.concatenate([pos[src[out_e]]] * (2 if merge_ok else 1))
-        c_e = np.concatenate([z_col[out_e], u_col[out_e]]) if merge_ok else z_col[out_e]
-        block(np.concatenate([r_e, j]), np.concatenate([c_e, div_col]), np.r_[np.ones(r_e.size), -2 * np.ones(nd)], nd, 0.0, np.inf)
-        row_names.append(("divchildren", nd))
-    if N >= 2:  # u <= (N − 1) z: extra flow only on active links
-        block(np.concatenate([edge_ids, edge_ids]), np.concatenate([u_col, z_col]), np.r_[np.ones(E), -(N - 1) * np.ones(E)], E, -np.inf, 0.0)
-        row_names.append(("cap", E))
-        # Σ_out u <= x − 1 and Σ_in u <= x − 1 for active nodes, i.e. <= Σ_k (k − 1) s^k. Valid for every integer
-        # solution; without them the LP relaxation pays half a transition by splitting flow 1 into z = u = 1/2.
-        km1 = -(s_k - 1)
-        for ends, kind in ((src, "mergeout"), (dst, "mergein")):
-            r_, c_, v_ = [ends, s_node], [u_col, s_all], [np.ones(E), km1]
-            if kind == "mergeout" and params.division_into_merger and nd:
-                # a division into a merger sends extra flow 1 out of a single object: Σ_out u <= x − 1 + δ
-                r_.append(div_nodes), c_.append(div_col), v_.append(-np.ones(nd))
-            block(np.concatenate(r_), np.concatenate(c_), np.concatenate(v_), n, -np.inf, 0.0)
-            row_names.append((kind, n))
-    A = sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(colsx))), shape=(r0, n_cols)
-    )  # duplicates are summed; there are none by construction
-    A.eliminate_zeros()  # the (k − 1) s^k terms are 0 for k = 1
+        lb[cols.block("s")] = 1.0
+    fams = constraint_families(cols, edges["src"].to_numpy(), edges["dst"].to_numpy(), params)
+    A, lo, up, row_counts = _assemble(fams, cols.n_cols)
 
-    var_names = row_name_list = None
+    var_names = row_names = None
     if names:
-        tl = [f"t{f}_l{lab}" for f, lab in zip(nodes["frame"].tolist(), nodes["label"].tolist())]
-        el = [f"t{f}_l{a}_l{b}" for f, a, b in zip(edges["frame"].tolist(), edges["label_src"].tolist(), edges["label_dst"].tolist())]
-        var_names = (
-            [f"s{k}_{t}" for t in tl for k in range(1, N + 1)]
-            + [f"app_{t}" for t in tl]
-            + [f"dis_{t}" for t in tl]
-            + [f"div_{tl[i]}" for i in div_nodes.tolist()]
-            + [f"z_{e}" for e in el]
-            + ([f"u_{e}" for e in el] if N >= 2 else [])
-        )
-        row_name_list = [f"{kind}{i}" for kind, cnt in row_names for i in range(cnt)]
-
-    # always-feasible start (a time limit then still leaves a solution): each object's most probable count
-    # (at least 1 when every object must be kept), appearing and disappearing where it is; no links, no divisions
-    start = np.zeros(n_cols)
-    best = np.argmin(det_energy[:, 1:], axis=1) + 1 if N else np.zeros(n, dtype=np.int64)
-    keep = (det_energy[np.arange(n), best] < det_energy[:, 0]) | params.keep_all_objects
-    start[s_col(node_ids[keep], best[keep])] = 1.0
-    start[a_col[keep]] = start[d_col[keep]] = best[keep]
+        var_names = cols.names(nodes, edges)
+        row_names = [f"{kind}{i}" for kind, cnt in row_counts for i in range(cnt)]
+    model = TrackingModel(nodes=nodes, edges=edges, params=params, cols=cols, terms=model_terms, milp=None)
     milp = solvers.MILP(
-        c=cost, A=A, row_lower=np.concatenate(lo) if lo else np.zeros(0), row_upper=np.concatenate(up) if up else np.zeros(0),
-        lb=lb, ub=ub, integrality=integ, var_names=var_names, row_names=row_name_list, objective_offset=offset,
-        start=start,
+        c=cost, A=A, row_lower=lo, row_upper=up, lb=lb, ub=ub, integrality=integ, var_names=var_names,
+        row_names=row_names, objective_offset=offset, start=_start(model),
     )  # fmt: skip
-    return TrackingModel(
-        milp=milp,
-        nodes=nodes,
-        edges=edges,
-        params=params,
-        det_energy=det_energy,
-        app_cost=app_cost,
-        dis_cost=dis_cost,
-        div_nodes=div_nodes,
-        div_energy=div_energy,
-        trans_energy=trans_energy,
-        cols=cols,
-        build_seconds=time.perf_counter() - t0,
-    )
+    model.milp = milp
+    model.build_seconds = time.perf_counter() - t0
+    return model
+
+
+def _start(model: TrackingModel) -> np.ndarray:
+    """Always-feasible start (a time limit then still leaves a solution): each object's most probable count
+    (at least 1 when every object must be kept), appearing and disappearing where it is; no links, no divisions."""
+    det = model.det_energy
+    n = model.n_nodes
+    best = np.argmin(det[:, 1:], axis=1) + 1
+    keep = (det[np.arange(n), best] < det[:, 0]) | model.params.keep_all_objects
+    zeros = np.zeros(n, dtype=np.int64)
+    count = np.where(keep, best, 0)
+    return model.cols.encode(count, count, count, zeros, np.zeros(model.n_edges, dtype=np.int64))
 
 
 # ---------------------------------------------------------------- solve, decode, check
@@ -454,34 +402,41 @@ def build(
 
 def decode(model: TrackingModel, x: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(nodes, active edges) tables from a MILP solution vector."""
-    N, n, E = model.params.max_count, model.n_nodes, model.n_edges
-    c = model.cols
-    x = np.rint(np.asarray(x, dtype=float)).astype(np.int64)
-    s = x[c["s"] : c["s"] + n * N].reshape(n, N)
-    count = s @ np.arange(1, N + 1)
-    divide = np.zeros(n, dtype=np.int64)
-    divide[model.div_nodes] = x[c["div"] : c["div"] + model.div_nodes.size]
+    v = model.cols.decode(x)
     nodes = pd.DataFrame(
         {
             "frame": model.nodes["frame"].to_numpy(),
             "label": model.nodes["label"].to_numpy(),
-            "count": count,
-            "appear": x[c["a"] : c["a"] + n],
-            "disappear": x[c["d"] : c["d"] + n],
-            "divide": divide,
+            **{k: v[k] for k in ("count", "appear", "disappear", "divide")},
         }
     )
-    flow = x[c["z"] : c["z"] + E] + (x[c["u"] : c["u"] + E] if N >= 2 else 0)
-    active = flow > 0
+    active = v["flow"] > 0
     edges = pd.DataFrame(
         {
             "frame": model.edges["frame"].to_numpy()[active],
             "label_src": model.edges["label_src"].to_numpy()[active],
             "label_dst": model.edges["label_dst"].to_numpy()[active],
-            "flow": flow[active],
+            "flow": v["flow"][active],
         }
     )
     return nodes, edges.reset_index(drop=True)
+
+
+def encode(model: TrackingModel, nodes: pd.DataFrame, edges: pd.DataFrame) -> np.ndarray:
+    """The MILP vector of an assignment given as tables (a decoded solution or a ground truth): nodes with
+    count, appear, disappear, divide (missing detections count 0), links with flow (non-candidate links are
+    ignored)."""
+    key = ["frame", "label"]
+    nd = model.nodes[key].merge(nodes, on=key, how="left", validate="1:1")
+    val = {c: nd[c].fillna(0).to_numpy(np.int64) for c in ("count", "appear", "disappear", "divide")}
+    ekey = ["frame", "label_src", "label_dst"]
+    e = model.edges[ekey].merge(edges[ekey + ["flow"]], on=ekey, how="left", validate="1:1")
+    return model.cols.encode(**val, flow=e["flow"].fillna(0).to_numpy(np.int64))
+
+
+def phi(model: TrackingModel, x: np.ndarray) -> np.ndarray:
+    """The unweighted term values Φ (in the order of the weights) of a solution vector: energy = w · Φ."""
+    return np.array([t.phi(x) for t in model.terms])
 
 
 # Backend settings for tracking models, merged under the caller's ``options``. HiGHS without presolve solved
@@ -524,11 +479,11 @@ def energy(model: TrackingModel, solution: TrackingSolution) -> float:
     total += (model.dis_cost * nodes["disappear"].fillna(0).to_numpy(float)).sum()
     if model.div_nodes.size:
         dv = nodes["divide"].fillna(0).to_numpy(np.int64)[model.div_nodes].clip(0, 1)
-        total += model.div_energy[np.arange(model.div_nodes.size), dv].sum()
+        total += model.weighted("division")[np.arange(model.div_nodes.size), dv].sum()
     ekey = ["frame", "label_src", "label_dst"]
     e = model.edges[ekey].merge(solution.edges[ekey + ["flow"]], on=ekey, how="left", validate="1:1")
     active = (e["flow"].fillna(0).to_numpy(float) > 0).astype(np.int64)
-    total += model.trans_energy[np.arange(model.n_edges), active].sum()
+    total += model.weighted("transition")[np.arange(model.n_edges), active].sum()
     return float(total)
 
 

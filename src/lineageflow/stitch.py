@@ -40,16 +40,13 @@ class Stitched:
 def _fix(model: ilp.TrackingModel, rows: np.ndarray, counts: np.ndarray, block: str | None) -> None:
     """Fix the counts of detections ``rows`` and (optionally) their appearance ``a`` or disappearance ``d``
     to the count: all their flow on that side is outside the seam model."""
-    N = model.params.max_count
-    lb, ub = model.milp.lb, model.milp.ub
-    for i, x in zip(rows.tolist(), counts.tolist()):
-        s0 = model.cols["s"] + i * N
-        lb[s0 : s0 + N] = 0.0
-        ub[s0 : s0 + N] = 0.0
-        if x > 0:
-            lb[s0 + x - 1] = ub[s0 + x - 1] = 1.0
-        if block is not None:
-            lb[model.cols[block] + i] = ub[model.cols[block] + i] = float(x)
+    cols, lb, ub = model.cols, model.milp.lb, model.milp.ub
+    states = cols.state(np.repeat(rows, cols.max_count), np.tile(np.arange(1, cols.max_count + 1), rows.size))
+    lb[states] = ub[states] = 0.0
+    on = counts > 0
+    lb[cols.state(rows[on], counts[on])] = ub[cols.state(rows[on], counts[on])] = 1.0
+    if block is not None:
+        lb[cols.block(block)[rows]] = ub[cols.block(block)[rows]] = counts.astype(float)
 
 
 def solve_seam(before: pd.DataFrame, after: pd.DataFrame, tracking: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
