@@ -60,6 +60,9 @@ def test_every_key_has_default_and_description(schema):
     missing_description = [k for k, sub in keys if not str(sub.get("description", "")).strip()]
     assert missing_default == [], f"keys without a default: {missing_default}"
     assert missing_description == [], f"keys without a description: {missing_description}"
+    # an unquoted ", " or ": " in a flow-style description silently cuts it into a stray key with no value
+    stray = [(k, extra) for k, sub in keys for extra, v in sub.items() if v is None]
+    assert stray == [], f"descriptions cut by YAML (quote them): {stray}"
 
 
 def test_every_object_rejects_unknown_keys(schema):
