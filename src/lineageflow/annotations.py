@@ -117,6 +117,29 @@ def dividing_parents(man_track: pd.DataFrame, *, min_children: int = 2) -> dict[
     return {int(p): int(ends[p]) for p in sorted(div)}
 
 
+def coverage(our_labels: np.ndarray, gt_tra: np.ndarray) -> dict[int, list[int]]:
+    """Which GT objects each of our objects covers, by the CTC rule: a GT object is covered by the one of our
+    objects that holds more than half of its pixels. {our label: [GT labels, ascending]} (objects covering
+    none are absent)."""
+    ours = np.asarray(our_labels).ravel().astype(np.int64)
+    gt = np.asarray(gt_tra).ravel().astype(np.int64)
+    fg = gt > 0
+    if not fg.any():
+        return {}
+    g = gt[fg]
+    o = ours[fg]
+    gt_ids, gt_size = np.unique(g, return_counts=True)
+    # Overlap of every (gt, ours) pair in one pass, via one int64 key per pair.
+    base = int(o.max()) + 1
+    keys, overlap = np.unique(g * base + o, return_counts=True)
+    size_of = dict(zip(gt_ids.tolist(), gt_size.tolist()))
+    covered: dict[int, list[int]] = {}
+    for gl, ol, n in zip((keys // base).tolist(), (keys % base).tolist(), overlap.tolist()):
+        if ol > 0 and 2 * n > size_of[gl]:  # > 50 % of the GT object's pixels
+            covered.setdefault(ol, []).append(gl)
+    return covered
+
+
 def annotations_from_gt(
     our_labels: np.ndarray,
     gt_tra: np.ndarray,
@@ -152,26 +175,14 @@ def annotations_from_gt(
     out = pd.DataFrame({"count": np.zeros(len(labels), np.int64), "division": np.zeros(len(labels), np.int64),
                         "gt_label": np.zeros(len(labels), np.int64)}, index=index)
     ours = our_labels.ravel().astype(np.int64)
-    gt = gt_tra.ravel().astype(np.int64)
     present = np.unique(ours[ours > 0])
     missing = np.setdiff1d(labels, present)
     if missing.size:
         raise InputError(f"{where}object table lists label(s) {missing[:5].tolist()} that are not in the label "
                          f"image of frame {frame} (table and labels from different runs?)")
-    fg = gt > 0
-    if not fg.any() or not len(labels):
+    if not len(labels):
         return out
-    g = gt[fg]
-    o = ours[fg]
-    gt_ids, gt_size = np.unique(g, return_counts=True)
-    # Overlap of every (gt, ours) pair in one pass, via one int64 key per pair.
-    base = int(o.max()) + 1
-    keys, overlap = np.unique(g * base + o, return_counts=True)
-    size_of = dict(zip(gt_ids.tolist(), gt_size.tolist()))
-    covered: dict[int, list[int]] = {}
-    for gl, ol, n in zip((keys // base).tolist(), (keys % base).tolist(), overlap.tolist()):
-        if ol > 0 and 2 * n > size_of[gl]:  # > 50 % of the GT object's pixels
-            covered.setdefault(ol, []).append(gl)
+    covered = coverage(our_labels, gt_tra)
     pos = {lab: i for i, lab in enumerate(labels.tolist())}
     for ol, gls in covered.items():
         i = pos.get(ol)

@@ -445,13 +445,19 @@ def phi(model: TrackingModel, x: np.ndarray) -> np.ndarray:
 TRACKING_SOLVER_OPTIONS: dict[str, dict] = {"highs": {"presolve": "off"}}
 
 
-def solve(model: TrackingModel, solver: str = "auto", **solver_kw) -> TrackingSolution:
-    """Solve the model; ``solver_kw`` go to :func:`lineageflow.solvers.solve` (gap, time_limit, threads,
-    failed_model_path, options)."""
+def solve_milp(milp: solvers.MILP, solver: str = "auto", **solver_kw) -> solvers.MILPResult:
+    """Solve a tracking MILP (or a variant of one, e.g. loss-augmented) with the tracking backend settings;
+    ``solver_kw`` go to :func:`lineageflow.solvers.solve` (gap, time_limit, threads, failed_model_path, options)."""
     options = {k: dict(v) for k, v in TRACKING_SOLVER_OPTIONS.items()}
     for backend, opts in (solver_kw.pop("options", None) or {}).items():
         options.setdefault(backend, {}).update(opts)
-    res = solvers.solve(model.milp, solver, options=options, **solver_kw)
+    return solvers.solve(milp, solver, options=options, **solver_kw)
+
+
+def solve(model: TrackingModel, solver: str = "auto", **solver_kw) -> TrackingSolution:
+    """Solve the model; ``solver_kw`` go to :func:`lineageflow.solvers.solve` (gap, time_limit, threads,
+    failed_model_path, options)."""
+    res = solve_milp(model.milp, solver, **solver_kw)
     nodes, edges = decode(model, res.x)
     return TrackingSolution(
         nodes=nodes,

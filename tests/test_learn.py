@@ -1,0 +1,116 @@
+"""Structured learning of the tracking weights: ground truth → target, the SSVM, recovery of known weights."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lineageflow import annotations, ilp, learn
+
+from helpers import random_tracking
+
+W_TRUE = (4.0, 10.0, 6.0, 30.0, 20.0)
+
+
+def _example(seed: int, weights=W_TRUE) -> learn.Example:
+    nodes, edges = random_tracking(seed, n_frames=6)
+    model = ilp.build(nodes, edges, ilp.TrackingParams(weights=weights), names=False)
+    sol = ilp.solve(model, "highs", gap=0.0)
+    target, info = learn.representable(model, sol.nodes, sol.edges, solver="highs")
+    assert info["target_differs_from_gt"] == 0  # a model solution is representable as it is
+    return learn.Example(model, target, info)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_recovers_weights_that_reproduce_the_ground_truth(seed):
+    """GT produced by known costs: from ilastik's defaults, learning finds weights under which the MILP's optimum
+    is the GT assignment (the defaults do not reproduce it)."""
+    ex = _example(seed)
+    default = (10.0, 10.0, 10.0, 500.0, 500.0)
+    assert learn.reproduces(ex, default, "highs") > 0
+    result = learn.learn_weights([ex], solver="highs")
+    assert result["stopped"] == "converged"
+    assert learn.reproduces(ex, result["weights"], "highs") == 0
+    w = np.asarray(result["weights"])
+    assert (w >= 0).all() and w[1] > 0
+    hist = result["history"]
+    assert hist[result["iteration"]]["primal"] == min(h["primal"] for h in hist)
+    assert result["solver"] == "highs" and result["n_examples"] == 1
+
+
+def test_learning_is_deterministic():
+    a = learn.learn_weights([_example(1)], solver="highs")
+    b = learn.learn_weights([_example(1)], solver="highs")
+    assert a["weights"] == b["weights"] and [h["hinge"] for h in a["history"]] == [h["hinge"] for h in b["history"]]
+
+
+def test_several_examples_are_learnt_together():
+    exs = [_example(0), _example(3)]
+    result = learn.learn_weights(exs, solver="highs")
+    assert result["n_examples"] == 2
+    assert sum(learn.reproduces(ex, result["weights"], "highs") for ex in exs) == 0
+
+
+def test_hamming_is_linear_and_zero_at_the_target():
+    ex = _example(0)
+    const, coef = learn.hamming(ex.model.cols, ex.target)
+    assert const + coef @ ex.target == 0
+    other = ilp.solve(ilp.build(ex.model.nodes, ex.model.edges, names=False), "highs")  # the defaults' solution
+    x = ilp.encode(ex.model, other.nodes, other.edges)
+    got = ex.model.cols.decode(x)
+    want = ex.model.cols.decode(ex.target)
+    n_diff = ((got["count"] != want["count"]).sum() + ((got["flow"] > 0) != (want["flow"] > 0)).sum()
+              + (got["divide"] != want["divide"]).sum())
+    assert const + coef @ x == n_diff > 0
+
+
+def _frames_with_division():
+    """Three frames: GT track 1 divides at frame 1 into 2 and 3; our objects: frame 0 label 5 holds 1, frame 1
+    label 6 holds 1, frame 2 labels 7 and 8 hold the daughters; a false object 9 in frame 2; GT track 4 is
+    missed in frame 1 (no object covers it)."""
+    gt = np.zeros((3, 20, 40), np.uint16)
+    ours = np.zeros_like(gt)
+    gt[0, 2:6, 2:6] = 1
+    gt[1, 2:6, 3:7] = 1
+    gt[2, 2:6, 2:6] = 2
+    gt[2, 10:14, 2:6] = 3
+    for t in range(3):
+        gt[t, 2:6, 30:34] = 4
+    ours[0][gt[0] == 1] = 5
+    ours[1][gt[1] == 1] = 6
+    ours[2][gt[2] == 2] = 7
+    ours[2][gt[2] == 3] = 8
+    ours[2, 16:19, 16:19] = 9
+    ours[0][gt[0] == 4] = 10
+    ours[2][gt[2] == 4] = 11
+    man_track = pd.DataFrame({"L": [1, 2, 3, 4], "B": [0, 2, 2, 0], "E": [1, 2, 2, 2], "P": [0, 1, 1, 0]})
+    covered = {t: annotations.coverage(ours[t], gt[t]) for t in range(3)}
+    return covered, man_track
+
+
+def test_gt_assignment_from_ctc_coverage():
+    covered, man_track = _frames_with_division()
+    nodes, edges, info = learn.gt_assignment(covered, man_track)
+    assert nodes.set_index(["frame", "label"])["count"].to_dict() == {(0, 5): 1, (0, 10): 1, (1, 6): 1, (2, 7): 1,
+                                                                        (2, 8): 1, (2, 11): 1}
+    assert nodes.set_index(["frame", "label"])["divide"].to_dict()[(1, 6)] == 1
+    assert nodes["divide"].sum() == 1
+    assert set(map(tuple, edges[["frame", "label_src", "label_dst"]].to_numpy().tolist())) == {(0, 5, 6), (1, 6, 7), (1, 6, 8)}
+    assert info["n_gt_cells"] == 7 and info["n_gt_cells_missed"] == 1 and info["n_gt_divisions"] == 1
+
+
+def test_representable_counts_what_the_model_cannot_hold():
+    covered, man_track = _frames_with_division()
+    gt_nodes, gt_edges, _ = learn.gt_assignment(covered, man_track)
+    labels = [(0, 5, 10.0), (0, 10, 320.0), (1, 6, 50.0), (2, 7, 40.0), (2, 8, 120.0), (2, 9, 180.0), (2, 11, 320.0)]
+    nodes = pd.DataFrame({"frame": [t for t, _, _ in labels], "label": [lab for _, lab, _ in labels],
+                          "p_count_0": 0.1, "p_count_1": 0.8, "p_count_2": 0.1,
+                          "p_division": [0.0, 0.0, 0.7, 0.0, 0.0, 0.0, 0.0], "border_distance": 50.0})
+    # the link 6 -> 8 is not a candidate: the division cannot be represented, one daughter appears instead
+    edges = pd.DataFrame({"frame": [0, 1, 1], "label_src": [5, 6, 6], "label_dst": [6, 7, 9], "distance": 3.0})
+    model = ilp.build(nodes, edges, free_appearance_frames=[], free_disappearance_frames=[])
+    x, info = learn.representable(model, gt_nodes, gt_edges, solver="highs")
+    assert info["gt_links_not_candidates"] == 1
+    got = model.cols.decode(x)
+    assert got["divide"].sum() == 0 and info["target_divisions"] == 0
+    assert list(got["count"]) == [1, 1, 1, 1, 1, 0, 1]  # the false object 9 holds no cell
+    assert model.milp.max_violation(x) <= 1e-9
