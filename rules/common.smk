@@ -136,6 +136,27 @@ def classify_pixel_classifier():
     return []
 
 
+def learned_weights():
+    """weights.json when tracking.weights = learned (every window and the stitch use it); else nothing."""
+    return [f"{OUT}/track/weights.json"] if RUN.learn_from else []
+
+
+def learn_inputs(wildcards):
+    """What track_learn reads: the annotation, and the objects of the movie it is on (the input's own tables, or
+    the training sequence, segmented and classified in the job with the classifiers trained on it)."""
+    deps = {"annotation": gt_input(RUN.learn_gt)}
+    if RUN.learn_from == "train":
+        deps |= {"raw": RUN.train_raw, "pixel_classifier": f"{OUT}/pixels/classifier.pkl",
+                 "counts": f"{OUT}/classify/count_classifier.pkl",
+                 "division": f"{OUT}/classify/division_classifier.pkl",
+                 "normalisation": f"{OUT}/pixels/normalisation.json"}
+    else:
+        deps |= {"tables": expand(f"{OUT}/objects/features/{{chunk}}.parquet", chunk=CHUNKS),
+                 "probabilities": expand(f"{OUT}/classify/probabilities/{{chunk}}.parquet", chunk=CHUNKS),
+                 "labels": expand(f"{OUT}/objects/labels/{{chunk}}.h5", chunk=CHUNKS)}
+    return deps
+
+
 def next_chunk_table(wildcards):
     """The chunk after this one (division features look one frame ahead); [] for the last chunk."""
     ids = list(CHUNKS)

@@ -1,10 +1,43 @@
 # Tracking: one conservation-tracking ILP per time window (all in parallel), stitching, mergers, lineage graph.
 
 
+rule track_learn:
+    input:
+        unpack(learn_inputs),
+    output:
+        f"{OUT}/track/weights.json",
+    params:
+        source=RUN.learn_from,
+        annotation=RUN.learn_gt,
+        n_train_frames=RUN.learn_n_frames,
+        tracking=config["tracking"],
+        window_size=config["window_size"],
+        n_frames=RUN.n_frames,
+        voxel_size=RUN.voxel_size,
+        train_raw=RUN.train_raw,
+        objects=config["objects"],
+        classify=config["classify"],
+        channel=config["channel"],
+    threads: config["threads"]
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: solve_runtime(attempt) * 2,
+        gurobi=gurobi_tokens(),
+    log:
+        f"{OUT}/logs/track_learn.log",
+    benchmark:
+        f"{OUT}/benchmarks/track_learn.tsv"
+    conda:
+        "../envs/lineageflow.yaml"
+    script:
+        "../scripts/track_learn.py"
+
+
 rule track_window:
     input:
         tables=window_tables("features"),
         probabilities=window_tables("probabilities"),
+        weights=learned_weights(),
     output:
         nodes=f"{OUT}/track/windows/{{window}}/nodes.parquet",
         edges=f"{OUT}/track/windows/{{window}}/edges.parquet",
@@ -34,6 +67,7 @@ rule track_stitch:
         nodes=window_results("nodes.parquet"),
         edges=window_results("edges.parquet"),
         summaries=window_results("solution.json"),
+        weights=learned_weights(),
     output:
         nodes=f"{OUT}/track/solution_nodes.parquet",
         edges=f"{OUT}/track/solution_edges.parquet",

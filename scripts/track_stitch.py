@@ -5,7 +5,7 @@ import logging
 
 from _helpers import run
 
-from lineageflow import stitch
+from lineageflow import learn, stitch
 from lineageflow.atomic import atomic_path
 from lineageflow.io import read_tables, write_table
 from lineageflow.windows import WindowResult
@@ -22,8 +22,9 @@ def main(smk):
         edges, _ = read_tables([edges_path], expected=meta)
         with open(summary_path) as f:
             results[w] = WindowResult(nodes, edges, json.load(f))
-    st = stitch.stitch(p.windows, results, p.tracking)
-    energy, problems = stitch.check(st, p.tracking, p.n_frames)
+    tracking = learn.tracking_config(p.tracking, getattr(smk.input, "weights", []))
+    st = stitch.stitch(p.windows, results, tracking)
+    energy, problems = stitch.check(st, tracking, p.n_frames)
     if problems:  # a bug, not a user error: the seam model is always feasible
         raise RuntimeError("the stitched solution is not a valid lineage:\n" + "\n".join(problems[:20]))
     summary = stitch.summary(st, results, energy)

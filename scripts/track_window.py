@@ -5,7 +5,7 @@ import logging
 
 from _helpers import run
 
-from lineageflow import windows
+from lineageflow import learn, windows
 from lineageflow.atomic import atomic_path
 from lineageflow.io import read_tables, write_table
 
@@ -18,7 +18,10 @@ def main(smk):
     table, meta = read_tables(smk.input.tables)
     probs, _ = read_tables(smk.input.probabilities, expected=meta)
     nodes = windows.tracking_nodes(table, probs)
-    res = windows.solve_window(nodes, p.tracking, start, stop, p.n_frames, threads=smk.threads,
+    tracking = learn.tracking_config(p.tracking, getattr(smk.input, "weights", []))
+    log.info("weights %s%s", [float(w) for w in tracking["weights"]],
+             " (learned)" if p.tracking["weights"] == "learned" else "")
+    res = windows.solve_window(nodes, tracking, start, stop, p.n_frames, threads=smk.threads,
                                failed_model_path=p.failed_model)
     meta = meta | {"frames": [start, stop]}
     write_table(smk.output.nodes, res.nodes, meta)

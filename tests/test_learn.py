@@ -4,7 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lineageflow import annotations, ilp, learn
+import tifffile
+
+from lineageflow import ilp, learn, learn_data
 
 from helpers import random_tracking
 
@@ -63,10 +65,10 @@ def test_hamming_is_linear_and_zero_at_the_target():
     assert const + coef @ x == n_diff > 0
 
 
-def _frames_with_division():
-    """Three frames: GT track 1 divides at frame 1 into 2 and 3; our objects: frame 0 label 5 holds 1, frame 1
-    label 6 holds 1, frame 2 labels 7 and 8 hold the daughters; a false object 9 in frame 2; GT track 4 is
-    missed in frame 1 (no object covers it)."""
+def _ctc_with_division(tmp_path):
+    """Three frames: GT track 1 divides after frame 1 into 2 and 3; ours: frame 0 label 5 holds 1, frame 1 label 6
+    holds 1, frame 2 labels 7 and 8 hold the daughters; a false object 9 in frame 2; GT track 4 is held by 10 and
+    11 but missed in frame 1 (no object of ours there)."""
     gt = np.zeros((3, 20, 40), np.uint16)
     ours = np.zeros_like(gt)
     gt[0, 2:6, 2:6] = 1
@@ -82,27 +84,31 @@ def _frames_with_division():
     ours[2, 16:19, 16:19] = 9
     ours[0][gt[0] == 4] = 10
     ours[2][gt[2] == 4] = 11
-    man_track = pd.DataFrame({"L": [1, 2, 3, 4], "B": [0, 2, 2, 0], "E": [1, 2, 2, 2], "P": [0, 1, 1, 0]})
-    covered = {t: annotations.coverage(ours[t], gt[t]) for t in range(3)}
-    return covered, man_track
+    tra = tmp_path / "01_GT" / "TRA"
+    tra.mkdir(parents=True)
+    for t in range(3):
+        tifffile.imwrite(tra / f"man_track{t:03d}.tif", gt[t])
+    (tra / "man_track.txt").write_text("1 0 1 0\n2 2 2 1\n3 2 2 1\n4 0 2 0\n")
+    return tra.parent, ours
 
 
-def test_gt_assignment_from_ctc_coverage():
-    covered, man_track = _frames_with_division()
-    nodes, edges, info = learn.gt_assignment(covered, man_track)
+def test_gt_assignment_from_ctc_coverage(tmp_path):
+    gt_dir, ours = _ctc_with_division(tmp_path)
+    cells = learn_data.ctc_cells(gt_dir, lambda t: ours[t], range(3))
+    nodes, edges, info = learn_data.assignment(cells)
     assert nodes.set_index(["frame", "label"])["count"].to_dict() == {(0, 5): 1, (0, 10): 1, (1, 6): 1, (2, 7): 1,
                                                                         (2, 8): 1, (2, 11): 1}
-    assert nodes.set_index(["frame", "label"])["divide"].to_dict()[(1, 6)] == 1
-    assert nodes["divide"].sum() == 1
-    assert set(map(tuple, edges[["frame", "label_src", "label_dst"]].to_numpy().tolist())) == {(0, 5, 6), (1, 6, 7), (1, 6, 8)}
-    assert info["n_gt_cells"] == 7 and info["n_gt_cells_missed"] == 1 and info["n_gt_divisions"] == 1
+    assert nodes.set_index(["frame", "label"])["divide"].to_dict()[(1, 6)] == 1 and nodes["divide"].sum() == 1
+    assert set(map(tuple, edges[["frame", "label_src", "label_dst"]].to_numpy().tolist())) == {(0, 5, 6), (1, 6, 7),
+                                                                                              (1, 6, 8)}
+    assert info["n_cells"] == 7 and info["n_cells_missed"] == 1 and info["n_divisions"] == 1
 
 
-def test_representable_counts_what_the_model_cannot_hold():
-    covered, man_track = _frames_with_division()
-    gt_nodes, gt_edges, _ = learn.gt_assignment(covered, man_track)
-    labels = [(0, 5, 10.0), (0, 10, 320.0), (1, 6, 50.0), (2, 7, 40.0), (2, 8, 120.0), (2, 9, 180.0), (2, 11, 320.0)]
-    nodes = pd.DataFrame({"frame": [t for t, _, _ in labels], "label": [lab for _, lab, _ in labels],
+def test_representable_counts_what_the_model_cannot_hold(tmp_path):
+    gt_dir, ours = _ctc_with_division(tmp_path)
+    gt_nodes, gt_edges, _ = learn_data.assignment(learn_data.ctc_cells(gt_dir, lambda t: ours[t], range(3)))
+    labels = [(0, 5), (0, 10), (1, 6), (2, 7), (2, 8), (2, 9), (2, 11)]
+    nodes = pd.DataFrame({"frame": [t for t, _ in labels], "label": [lab for _, lab in labels],
                           "p_count_0": 0.1, "p_count_1": 0.8, "p_count_2": 0.1,
                           "p_division": [0.0, 0.0, 0.7, 0.0, 0.0, 0.0, 0.0], "border_distance": 50.0})
     # the link 6 -> 8 is not a candidate: the division cannot be represented, one daughter appears instead

@@ -31,6 +31,10 @@ class RunInputs:
     eval_gt: str = ""               # ground truth of the input, for evaluation ("" = none)
     classify_from: str = "none"     # "csv" | "gt" (input's own) | "train" (train sequence) | "none" (fall-backs)
     classify_gt: str = ""           # ground truth of the input that the object classifiers learn from
+    learn_from: str = ""            # tracking weights: "gt" (input's own) | "train" | "tracklets" | "" (not learned)
+    learn_gt: str = ""              # CTC ground truth (gt, train) or tracklets file the weights learn from
+    learn_crops: list = field(default_factory=list)  # learn_data.Crop
+    learn_n_frames: int = 0         # frames of the movie the weights learn on
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -56,7 +60,34 @@ def resolve(cfg: dict) -> RunInputs:
     """Work out the run from a validated config (see config/schema.yaml)."""
     run = _resolve_objects(cfg)
     _resolve_classifiers(cfg, run)
+    _resolve_learning(cfg, run)
     return run
+
+
+def _resolve_learning(cfg: dict, run: RunInputs) -> None:
+    """What tracking.weights = learned learns from: tracklets on the input, else the training sequence's ground
+    truth, else the input's own; crops checked against that movie."""
+    from .learn_data import parse_crops
+
+    if cfg["tracking"]["weights"] != "learned":
+        return
+    learn = cfg["tracking"]["learn"]
+    n_frames, ndim = run.n_frames, run.ndim
+    if learn["tracklets"]:
+        run.learn_from, run.learn_gt = "tracklets", _path_key(cfg, "tracking.learn.tracklets")
+    elif run.train_from == "gt" and run.train_raw != run.raw:
+        run.learn_from, run.learn_gt = "train", run.train_gt
+        n_frames = open_movie(run.train_raw, what="training movie (train)").n_frames
+    else:
+        own = run.train_gt if run.train_from == "gt" else run.eval_gt
+        if not (own and (Path(own, "TRA").is_dir() or run.demo)):
+            raise ConfigError(
+                "config key 'tracking.weights' = 'learned' needs something to learn from: tracklets "
+                "(tracking.learn.tracklets: a MaMuT/TrackMate XML or a GEFF graph), a training sequence with ground "
+                "truth (train + train_gt), or CTC ground truth with TRA beside the input (gt)")
+        run.learn_from, run.learn_gt = "gt", own
+    run.learn_crops = parse_crops(learn["crop"], n_frames, ndim)
+    run.learn_n_frames = n_frames
 
 
 def _resolve_classifiers(cfg: dict, run: RunInputs) -> None:

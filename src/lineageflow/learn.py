@@ -13,9 +13,9 @@ next w. **Stopping rule:** the most violated constraint at the current w exceeds
 less than ``tolerance`` (per entity), or ``max_iterations`` is reached; the weights of the lowest primal
 objective ½‖w‖² + C·hinge seen are returned.
 
-The target y* is the ground truth made representable: segmented objects are matched to the GT cells with the
-CTC coverage rule (:func:`gt_assignment`), then :func:`representable` finds the model assignment closest in
-Hamming loss to it (GT links that are not candidate links, GT mergers above max_count and divisions of objects
+The target y* is the ground truth made representable: annotated cells are matched to our objects
+(:mod:`lineageflow.learn_data`), then :func:`representable` finds the model assignment closest in Hamming loss
+to it (GT links that are not candidate links, GT mergers above max_count and divisions of objects
 without a division variable cannot be represented; GT cells no object covers are simply absent). Both steps
 count what they had to change.
 """
@@ -50,58 +50,7 @@ class LearnSettings:
     loss: tuple = (1.0, 1.0, 1.0)  # Hamming weight of a wrong node state, link, division
 
 
-# ---------------------------------------------------------------- ground truth → target assignment
-
-
-def gt_assignment(covered: dict[int, dict[int, list[int]]], man_track: pd.DataFrame,
-                  frames: list[int] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """The ground truth as an assignment of our objects: node counts and divisions, link flows.
-
-    ``covered``: per frame, {our label: [GT labels it covers]} (:func:`lineageflow.annotations.coverage`).
-    ``man_track``: the CTC track table (L, B, E, P). A link carries one cell per GT track present in both
-    objects in consecutive frames, or from a parent's last object to each daughter's first object in the next
-    frame. An object divides when it holds one GT cell whose track divides (>= 2 daughters) into objects of the
-    next frame. Returns (nodes: frame, label, count, divide; edges: frame, label_src, label_dst, flow; counts
-    of GT cells no object covers).
-    """
-    frames = sorted(covered) if frames is None else sorted(frames)
-    where: dict[tuple[int, int], int] = {}  # (frame, GT label) -> our label
-    rows = []
-    for t in frames:
-        for ol, gls in sorted(covered.get(t, {}).items()):
-            rows.append((t, ol, len(gls)))
-            for g in gls:
-                where[(t, g)] = ol
-    nodes = pd.DataFrame(rows, columns=["frame", "label", "count"], dtype="int64")
-    daughters = man_track[man_track["P"] != 0].groupby("P")["L"].apply(list).to_dict() if len(man_track) else {}
-    begins = dict(zip(man_track["L"].tolist(), man_track["B"].tolist())) if len(man_track) else {}
-    flows: dict[tuple[int, int, int], int] = {}
-    divide: set[tuple[int, int]] = set()
-    for (t, g), ol in where.items():
-        nxt = where.get((t + 1, g))
-        if nxt is not None:
-            flows[(t, ol, nxt)] = flows.get((t, ol, nxt), 0) + 1
-            continue
-        kids = [d for d in daughters.get(g, []) if begins.get(d) == t + 1 and (t + 1, d) in where]
-        for d in kids:
-            flows[(t, ol, where[(t + 1, d)])] = flows.get((t, ol, where[(t + 1, d)]), 0) + 1
-        if len(daughters.get(g, [])) >= 2 and len(kids) >= 1:
-            divide.add((t, ol))
-    nodes["divide"] = [int((t, lab) in divide and c == 1) for t, lab, c in nodes[["frame", "label", "count"]].itertuples(index=False)]
-    edges = pd.DataFrame([(t, a, b, f) for (t, a, b), f in sorted(flows.items())], columns=[*EDGE_KEY, "flow"],
-                         dtype="int64")
-    n_cells = int(sum(1 for _ in _gt_cells(man_track, frames)))
-    info = {"n_gt_cells": n_cells, "n_gt_cells_covered": len(where), "n_gt_cells_missed": n_cells - len(where),
-            "n_gt_links": int(edges["flow"].sum()) if len(edges) else 0, "n_gt_divisions": int(nodes["divide"].sum())}
-    return nodes, edges, info
-
-
-def _gt_cells(man_track: pd.DataFrame, frames: list[int]):
-    fs = set(frames)
-    for b, e in zip(man_track["B"].tolist(), man_track["E"].tolist()):
-        for t in range(b, e + 1):
-            if t in fs:
-                yield t
+# ---------------------------------------------------------------- the loss and the target
 
 
 def hamming(cols, target: np.ndarray, loss=(1.0, 1.0, 1.0)) -> tuple[float, np.ndarray]:
@@ -274,3 +223,45 @@ def reproduces(ex: Example, weights, solver: str = "auto") -> float:
     """Hamming loss between the target and the MILP's optimum under ``weights`` (0 = reproduced)."""
     c = np.asarray(np.asarray(weights, float) @ ex.features).ravel()
     return ex.loss(ilp.solve_milp(replace(ex.model.milp, c=c), solver, gap=0.0).x)
+
+
+# ---------------------------------------------------------------- weights.json
+
+DEFAULT_WEIGHTS = (10.0, 10.0, 10.0, 500.0, 500.0)
+
+
+def write_weights(path, result: dict, data: dict) -> None:
+    """OUT/track/weights.json: the learnt weights, the training record and what they were learnt from."""
+    import json
+
+    from .atomic import atomic_path
+    from .ilp_terms import TERM_NAMES
+
+    doc = {"weights": [float(v) for v in result["weights"]], "terms": list(TERM_NAMES),
+           "default_weights": list(DEFAULT_WEIGHTS), **{k: v for k, v in result.items() if k != "weights"},
+           "data": data}
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(doc, indent=1, sort_keys=True, default=float))
+
+
+def read_weights(path) -> list[float]:
+    """The weights of a weights.json, checked."""
+    import json
+    from pathlib import Path
+
+    try:
+        w = json.loads(Path(path).read_text())["weights"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a tracking weights file ({exc})") from exc
+    if not (isinstance(w, list) and len(w) == 5 and all(isinstance(v, (int, float)) and v >= 0 for v in w)):
+        raise InputError(f"{path}: 'weights' must be 5 non-negative numbers, got {w!r}")
+    return [float(v) for v in w]
+
+
+def tracking_config(tracking: dict, weights_files) -> dict:
+    """The tracking config with tracking.weights = learned replaced by the learnt weights."""
+    if tracking["weights"] != "learned":
+        return tracking
+    if not weights_files:
+        raise InputError("tracking.weights = learned but no weights.json was given to this job")
+    return {**tracking, "weights": read_weights(list(weights_files)[0])}

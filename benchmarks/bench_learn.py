@@ -1,0 +1,94 @@
+"""Learned vs default tracking weights: learn on the first half of a sequence, score on the second half.
+
+    python benchmarks/bench_learn.py WORK [--datasets SIM GOWT1 CHO] [--config k=v ...]
+
+Each shared 01 sequence is cut into two self-contained CTC sequences (frames of the first half → "train", the
+rest → "test", with their ground truth, :func:`lineageflow.ctc_subset.write_subsequence`). The workflow runs on
+the test half with everything trained on the train half (`input=test train=train`): once with ilastik's default
+weights and once with `tracking.weights=learned` (rule track_learn learns from the train half's ground truth).
+Only the tracking stages differ between the two runs. Prints TRA / DET / LNK / division F1 for both, the learnt
+weights, the learning time (track_learn's wall time from its Snakemake benchmark file) and its iterations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lineageflow.ctc_subset import write_subsequence
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+DATASETS = {
+    "SIM": ("Fluo-N2DH-SIM+/01", []),
+    "GOWT1": ("Fluo-N2DH-GOWT1/01", []),
+    "CHO": ("Fluo-N3DH-CHO/01", ["voxel_size=[1.0,0.202,0.202]"]),
+}
+METRICS = ("TRA", "DET", "LNK", "division_f1")
+
+
+def run(out: Path, test: Path, train: Path, extra: list[str], cores: int) -> dict:
+    cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores), "-s", str(ROOT / "Snakefile"), "--config",
+           f"input={test}", f"out={out}", f"train={train}", *extra]
+    t0 = time.time()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode:
+        sys.stderr.write(proc.stderr[-3000:])
+        raise SystemExit(f"run failed: {' '.join(cmd)}")
+    m = json.loads((out / "eval" / "metrics.json").read_text())
+    return {**{k: m[k] for k in METRICS}, "seconds": time.time() - t0}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("work", type=Path)
+    ap.add_argument("--datasets", nargs="*", default=list(DATASETS), choices=list(DATASETS))
+    ap.add_argument("--config", nargs="*", default=[], help="extra config keys for every run (k=v)")
+    ap.add_argument("--cores", type=int, default=2)
+    a = ap.parse_args(argv)
+    rows = []
+    for ds in a.datasets:
+        rel, extra = DATASETS[ds]
+        seq = SHARED / rel
+        n = len(list(seq.glob("t*.tif")))
+        half = n // 2
+        root = a.work / ds
+        train, test = root / "train" / "01", root / "test" / "01"
+        if not (root / ".complete").exists():
+            gt = seq.parent / f"{seq.name}_GT"
+            write_subsequence(seq, gt, range(0, half), train, root / "train" / "01_GT", link=True)
+            write_subsequence(seq, gt, range(half, n), test, root / "test" / "01_GT", link=True)
+            (root / ".complete").touch()
+        out = root / "out"
+        cfg = extra + a.config
+        default = run(out, test, train, cfg, a.cores)
+        learned = run(out, test, train, cfg + ["tracking={weights: learned}"], a.cores)
+        w = json.loads((out / "track" / "weights.json").read_text())
+        with open(out / "benchmarks" / "track_learn.tsv") as f:
+            learn_s = float(next(csv.DictReader(f, delimiter="\t"))["s"])
+        rows.append((ds, f"0-{half - 1} → {half}-{n - 1}", default, learned, w, learn_s))
+        print(ds, json.dumps({"default": default, "learned": learned, "weights": w["weights"],
+                              "iterations": len(w["history"]), "stopped": w["stopped"], "learn_seconds": learn_s,
+                              "representable": w["data"]["representable"]}), flush=True)
+    print()
+    print("| dataset | frames (train → scored) | weights | TRA | DET | LNK | division F1 |")
+    print("|---|---|---|---|---|---|---|")
+    for ds, frames, d, lrn, w, _ in rows:
+        for name, m in (("default [10, 10, 10, 500, 500]", d), ("learned " + str([round(v, 3) for v in w["weights"]]), lrn)):
+            cells = ["–" if m[k] is None else f"{m[k]:.4f}" for k in METRICS]
+            print(f"| {ds} | {frames} | {name} | " + " | ".join(cells) + " |")
+    print()
+    print("| dataset | learning wall s (track_learn) | iterations | stopped | examples |")
+    print("|---|---|---|---|---|")
+    for ds, _, _, _, w, s in rows:
+        print(f"| {ds} | {s:.1f} | {len(w['history'])} | {w['stopped']} | {w['n_examples']} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
