@@ -151,7 +151,8 @@ def learn_inputs(wildcards):
                  "division": f"{OUT}/classify/division_classifier.pkl",
                  "normalisation": f"{OUT}/pixels/normalisation.json"}
     else:
-        deps |= {"tables": expand(f"{OUT}/objects/features/{{chunk}}.parquet", chunk=CHUNKS),
+        deps |= {"normalisation": f"{OUT}/pixels/normalisation.json",
+                 "tables": expand(f"{OUT}/objects/features/{{chunk}}.parquet", chunk=CHUNKS),
                  "probabilities": expand(f"{OUT}/classify/probabilities/{{chunk}}.parquet", chunk=CHUNKS),
                  "labels": expand(f"{OUT}/objects/labels/{{chunk}}.h5", chunk=CHUNKS)}
     return deps

@@ -5,14 +5,15 @@ import logging
 import pandas as pd
 from _helpers import run
 
-from lineageflow import classifiers, groundtruth, learn, learn_data, normalise, pixels, segment, windows
+from lineageflow import annotations, classifiers, groundtruth, learn, learn_data, normalise, pixels, segment, windows
 from lineageflow.io import LabelChunks, open_movie, read_tables
 
 log = logging.getLogger("lineageflow")
 
 
 def train_movie_objects(smk, p, frames: list[int]):
-    """The training sequence's objects in ``frames``, made and classified as the input's are."""
+    """The training sequence's objects in ``frames`` (and the frame after, for division features), made as the
+    input's are: (table, next frame's table, label images, intensity levels, n_frames)."""
     movie = open_movie(p.train_raw, what="training movie (train)")
     clf = pixels.load(smk.input.pixel_classifier)
     norm, _ = normalise.read_levels(smk.input.normalisation)
@@ -22,14 +23,9 @@ def train_movie_objects(smk, p, frames: list[int]):
         movie, clf, segment.resolved_objects(p.objects, clf), p.voxel_size, channel=p.channel, levels=levels,
         frames=wanted)}
     table = pd.concat([made[t][1] for t in frames], ignore_index=True)
-    last = max(frames)
-    probs = classifiers.classify_table(
-        table, count_clf=classifiers.load_optional(smk.input.counts, kind="count"),
-        division_clf=classifiers.load_optional(smk.input.division, kind="division"), n_frames=movie.n_frames,
-        next_table=made[last + 1][1] if last + 1 in made else None, frames=(min(frames), last + 1),
-        max_count=p.tracking["max_count"], fallback_confidence=p.classify["fallback_confidence"],
-        levels=normalise.intensity_levels(norm, levels, p.channel))
-    return windows.tracking_nodes(table, probs), (lambda t: made[t][0])
+    nxt = made[max(frames) + 1][1] if max(frames) + 1 in made else None
+    return (table, nxt, (lambda t: made[t][0]), normalise.intensity_levels(norm, levels, p.channel),
+            movie.n_frames)
 
 
 def main(smk):
@@ -38,17 +34,35 @@ def main(smk):
     learn_cfg = p.tracking["learn"]
     crops = learn_data.parse_crops(learn_cfg["crop"], p.n_train_frames, ndim)
     tracking = {**p.tracking, "weights": list(learn.DEFAULT_WEIGHTS)}
+    crop_frames = sorted({t for c in crops for t in c.frames()})
+    fit = dict(max_count=tracking["max_count"], fallback_confidence=p.classify["fallback_confidence"])
     if p.source == "train":
         gt_frames = sorted(groundtruth.track_frames(p.annotation))
-        frames = sorted({t for c in crops for t in c.frames()} & set(gt_frames)) if crops else gt_frames
-        nodes, labels_at = train_movie_objects(smk, p, frames)
+        frames = sorted(set(crop_frames) & set(gt_frames)) if crops else gt_frames
+        table, nxt, labels_at, levels, n_frames = train_movie_objects(smk, p, frames)
+        probs = classifiers.classify_table(
+            table, count_clf=classifiers.load_optional(smk.input.counts, kind="count"),
+            division_clf=classifiers.load_optional(smk.input.division, kind="division"), n_frames=n_frames,
+            next_table=nxt, frames=(min(frames), max(frames) + 1), levels=levels, **fit)
     else:
         table, meta = read_tables(smk.input.tables)
         probs, _ = read_tables(smk.input.probabilities, expected=meta)
-        nodes, labels_at = windows.tracking_nodes(table, probs), LabelChunks(smk.input.labels)
-        frames = sorted({t for c in crops for t in c.frames()}) if crops else list(range(p.n_frames))
+        labels_at, n_frames = LabelChunks(smk.input.labels), p.n_frames
+        levels = normalise.intensity_levels(*normalise.read_levels(smk.input.normalisation), p.channel)
+        frames = crop_frames or list(range(n_frames))
+        if p.source == "gt":
+            frames = sorted(set(frames) & set(groundtruth.track_frames(p.annotation)))
+        table = table[table["frame"].isin(frames)].reset_index(drop=True)
+    if p.source in ("gt", "train") and learn_cfg["cross_fit"] > 1:
+        # the classifiers learnt these frames' ground truth: classify each block with classifiers that did not
+        ann = annotations.annotations_from_gt_dir(p.annotation, frames, labels_at, table)
+        probs = learn_data.cross_fitted(table, ann, folds=learn_cfg["cross_fit"], n_frames=n_frames,
+                                        max_distance=tracking["max_distance"], n_trees=p.classify["n_trees"],
+                                        seed=p.classify["seed"], n_jobs=smk.threads, levels=levels, **fit)
+        log.info("object probabilities cross-fitted in %d blocks of frames", learn_cfg["cross_fit"])
+    nodes = windows.tracking_nodes(table, probs)
     if p.source == "tracklets":
-        cells = learn_data.tracklet_cells(p.annotation, labels_at, p.voxel_size, p.n_frames)
+        cells = learn_data.tracklet_cells(p.annotation, labels_at, p.voxel_size, n_frames)
     else:
         cells = learn_data.ctc_cells(p.annotation, labels_at, frames)
     log.info("learning the tracking weights from %s: %d cells, %d links", cells.source, len(cells.cells),
@@ -62,7 +76,8 @@ def main(smk):
                                  gap=tracking["gap"], threads=smk.threads)
     log.info("learnt weights %s (%s after %d iterations, %.1f s)", result["weights"], result["stopped"],
              len(result["history"]), result["seconds"])
-    learn.write_weights(smk.output[0], result, data)
+    learn.write_weights(smk.output[0], result, data | {"cross_fit": learn_cfg["cross_fit"]
+                                                       if p.source in ("gt", "train") else 0})
 
 
 if __name__ == "__main__":

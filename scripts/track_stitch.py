@@ -27,7 +27,8 @@ def main(smk):
     energy, problems = stitch.check(st, tracking, p.n_frames)
     if problems:  # a bug, not a user error: the seam model is always feasible
         raise RuntimeError("the stitched solution is not a valid lineage:\n" + "\n".join(problems[:20]))
-    summary = stitch.summary(st, results, energy)
+    summary = stitch.summary(st, results, energy) | {"weights": [float(w) for w in tracking["weights"]],
+                                                     "weights_learned": p.tracking["weights"] == "learned"}
     log.info("stitched %d windows: %s", len(ids), {k: v for k, v in summary.items() if k not in ("windows", "seams")})
     meta = meta | {"frames": [0, p.n_frames]}
     write_table(smk.output.nodes, st.nodes, meta)

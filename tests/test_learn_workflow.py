@@ -50,6 +50,19 @@ def test_learned_weights_are_written_and_used(learned_run):
     assert json.loads((learned_run / "eval" / "metrics.json").read_text())["TRA"] > 0.8
 
 
+def test_report_shows_learned_and_default_weights(learned_run):
+    snakemake("report", "--config", f"out={learned_run}", DEMO, "window_size=10", "overlap=4",
+              "tracking={weights: learned}")
+    page = (learned_run / "report" / "report.html").read_text()
+    section = page[page.index('id="weights"'):]
+    doc = json.loads((learned_run / "track" / "weights.json").read_text())
+    assert "Learned tracking weights" in page and "learnt (detection = 10)" in section
+    assert f"{doc['weights'][0]:.4f}" in section and "500.0000" in section
+    assert "training loss" in section and "data:image/png;base64," in section
+    metrics = json.loads((learned_run / "eval" / "metrics.json").read_text())
+    assert f"TRA {metrics['TRA']:.4f}" in section
+
+
 def _gt_crop_as_mamut(gt_dir: Path, frames: range, box, path: Path) -> int:
     """MaMuT XML of the GT tracks inside a crop, written with our own MaMuT exporter (as a user's tracklets)."""
     man = annotations.read_man_track(gt_dir / "TRA" / "man_track.txt")

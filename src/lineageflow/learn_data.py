@@ -299,3 +299,34 @@ def check_divisions(exs: list[learn.Example], tracking: dict, source: str) -> No
         raise InputError(f"{source}: the training data contains no division the model can represent, so the "
                          "division weight cannot be learnt; add a crop (tracking.learn.crop) that holds a division, "
                          "or give tracking.weights as five numbers")
+
+
+def cross_fitted(table: pd.DataFrame, ann: pd.DataFrame, *, folds: int, n_frames: int, max_count: int,
+                 max_distance: float, n_trees: int, seed: int, n_jobs: int, levels, fallback_confidence: float
+                 ) -> pd.DataFrame:
+    """Object probabilities of the learning frames from classifiers that did not see them.
+
+    The object classifiers were trained on these frames' ground truth, so their probabilities there are far more
+    confident than on a movie they have not seen, and weights learnt on them trust the classifiers too much
+    (measured: SIM+ division F1 on held-out frames 0.70 → 0.44). The frames are cut into ``folds`` contiguous
+    blocks; each block is classified by classifiers trained on the other blocks, as the input's objects are.
+    """
+    from . import classifiers
+
+    frames = np.sort(table["frame"].unique())
+    ann_key = pd.MultiIndex.from_frame(ann[["frame", "label"]])
+    parts = []
+    for block in np.array_split(frames, min(folds, len(frames))):
+        held = table["frame"].isin(block)
+        train = table[~held]
+        keys = pd.MultiIndex.from_frame(train[["frame", "label"]])
+        count_clf, division_clf = classifiers.train_from_annotations(
+            train, ann[ann_key.isin(keys)], max_count=max_count, max_distance=max_distance, n_trees=n_trees,
+            seed=seed, n_jobs=n_jobs, source=f"cross-fit without frames {block[0]}..{block[-1]}",
+            allow_single_class=True, levels=levels)
+        nxt = table[table["frame"] == block[-1] + 1]
+        parts.append(classifiers.classify_table(
+            table[held], count_clf=count_clf, division_clf=division_clf, n_frames=n_frames,
+            next_table=nxt if len(nxt) else None, frames=(int(block[0]), int(block[-1]) + 1), max_count=max_count,
+            fallback_confidence=fallback_confidence, levels=levels))
+    return pd.concat(parts, ignore_index=True)

@@ -43,6 +43,7 @@ SECTIONS = {
     "lineage": "Lineage trees",
     "tracks": "Tracks over the movie",
     "qc": "Quality control (no ground truth)",
+    "weights": "Learned tracking weights",
     "history": "TRA across runs",
     "configuration": "Configuration",
     "software": "Software versions",
@@ -64,6 +65,7 @@ class RunData:
     nodes: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     qc: dict | None = None  # qc/summary.json; None for a run folder without QC
+    weights: dict | None = None  # track/weights.json when the run learnt its tracking weights
 
 
 def safe_name(name: str) -> str:
@@ -126,8 +128,12 @@ def read_run(name: str, out: str | Path) -> RunData:
     nodes = pd.read_parquet(out / "track" / "lineage_nodes.parquet",
                             columns=["frame", "label", "centroid_y", "centroid_x", "track_id", "lineage_id"])
     qc = json.loads((out / "qc" / "summary.json").read_text()) if (out / "qc" / "summary.json").exists() else None
+    wpath = out / "track" / "weights.json"
+    # a weights.json left from an earlier run in the same folder is not this run's
+    weights = json.loads(wpath.read_text()) if solution.get("weights_learned") and wpath.exists() else None
     return RunData(name=name, out=str(out), metrics=metrics, solution=solution, windows=window_table(solution),
-                   benchmarks=read_benchmarks(out / "benchmarks"), tracks=tracks, nodes=nodes, notes=notes, qc=qc)
+                   benchmarks=read_benchmarks(out / "benchmarks"), tracks=tracks, nodes=nodes, notes=notes, qc=qc,
+                   weights=weights)
 
 
 # --- figures ----------------------------------------------------------------------------------------------------
@@ -389,7 +395,8 @@ overflow:auto;font-size:12px;max-height:420px}
 def render_html(runs: list[RunData], *, figures: dict, config: dict, versions: dict, history: list[dict]) -> str:
     """The report page. ``figures``: {"time_memory": png, "history": png, "lineage": {name: png},
     "tracks": {name: png}, "qc": {name: png}}."""
-    from .qc_report import qc_section  # here, not at the top: qc_report imports this module
+    from .learn_report import weights_section  # here, not at the top: these modules import this one
+    from .qc_report import qc_section
     parts = []
     acc_rows = []
     notes = []
@@ -438,6 +445,9 @@ def render_html(runs: list[RunData], *, figures: dict, config: dict, versions: d
                                                                              f"tracks {r.name}")
                                     for r in runs)))
     parts.append(("qc", qc_section(runs, figures["qc"])))
+    learnt = weights_section(runs, {r.name: r.weights for r in runs if r.weights})
+    if learnt:
+        parts.append(("weights", learnt))
     hist_rows = [[h["run"], html.escape(h.get("config_hash", "")), html.escape(h.get("lineageflow", ""))]
                  + [_fmt(h.get("TRA", {}).get(r.name)) for r in runs] for h in history]
     parts.append(("history", _img(figures["history"], "TRA across runs")
