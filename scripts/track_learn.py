@@ -68,12 +68,12 @@ def main(smk):
     log.info("learning the tracking weights from %s: %d cells, %d links", cells.source, len(cells.cells),
              len(cells.links))
     exs, data = learn_data.examples(nodes, cells, crops, tracking, p.window_size, ndim=ndim)
-    learn_data.check_divisions(exs, tracking, cells.source)
+    tied = learn_data.division_fallback(exs, cells.source)
     log.info("%d examples; annotation made representable: %s", len(exs), data["representable"])
     settings = learn.LearnSettings(C=learn_cfg["C"], max_iterations=learn_cfg["max_iterations"],
                                    tolerance=learn_cfg["tolerance"], loss=tuple(learn_cfg["loss"]))
     result = learn.learn_weights(exs, settings, initial=learn.DEFAULT_WEIGHTS, solver=tracking["solver"],
-                                 gap=tracking["gap"], threads=smk.threads)
+                                 gap=tracking["gap"], threads=smk.threads, tied=tied)
     log.info("learnt weights %s (%s after %d iterations, %.1f s)", result["weights"], result["stopped"],
              len(result["history"]), result["seconds"])
     learn.write_weights(smk.output[0], result, data | {"cross_fit": learn_cfg["cross_fit"]

@@ -186,7 +186,8 @@ def test_unreadable_tracklets_are_an_error(tmp_path):
         learn_data.tracklet_cells(notgeff, lambda t: lab[t], (1.0, 1.0), 2)
 
 
-def test_training_data_without_division_is_an_error(tmp_path):
+def test_training_data_without_division_ties_the_division_weight(tmp_path, caplog):
+    """Documented fall-back: with no division to learn from, w_division = w_detection (the default ratio)."""
     lab, nodes = _labels_and_nodes()
     xml = tmp_path / "t.xml"
     _mamut(xml, [(1, 0, 8, 8), (2, 1, 8, 9), (3, 0, 8, 28), (4, 1, 8, 29)], [(1, 2), (3, 4)])
@@ -194,8 +195,12 @@ def test_training_data_without_division_is_an_error(tmp_path):
     exs, info = learn_data.examples(nodes, cells, learn_data.parse_crops([{"frames": [0, 1]}], 2, 2), TRACKING, 0,
                                     ndim=2)
     assert info["n_cells_held"] == 4 and info["crops"][0]["n_objects"] == 6
-    with pytest.raises(InputError, match="no division"):
-        learn_data.check_divisions(exs, TRACKING, cells.source)
+    tied = learn_data.division_fallback(exs, cells.source)
+    assert tied == {2: (1, 1.0)} and "holds no division" in caplog.text
+    result = learn.learn_weights(exs, initial=learn.DEFAULT_WEIGHTS, solver="highs", tied=tied)
+    w = result["weights"]
+    assert w[2] == pytest.approx(w[1]) and result["tied"] == {"2": [1, 1.0]}
+    assert all(h["weights"][2] == pytest.approx(h["weights"][1]) for h in result["history"])
 
 
 @pytest.mark.parametrize("crop, words", [

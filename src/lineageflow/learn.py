@@ -165,15 +165,25 @@ def _qp(constraints: list[tuple[np.ndarray, float]], C: float, w0: np.ndarray) -
 
 def learn_weights(examples: list[Example], settings: LearnSettings = LearnSettings(), *,
                   initial=(10.0, 10.0, 10.0, 500.0, 500.0), solver: str = "auto", gap: float = 0.0,
-                  threads: int = 1) -> dict:
-    """Cutting-plane SSVM (see the module docstring). Returns the weights and the training record."""
+                  threads: int = 1, tied: dict[int, tuple[int, float]] | None = None) -> dict:
+    """Cutting-plane SSVM (see the module docstring). Returns the weights and the training record.
+
+    ``tied`` {k: (j, r)} keeps w_k = r · w_j instead of learning w_k (a weight the data cannot tell, e.g. the
+    division weight without any division in the training data)."""
     if not examples:
         raise InputError("tracking weights: no training examples (no frames with ground truth)")
     for ex in examples:
         ex.set_loss(settings.loss)
     M = float(sum(ex.n_entities for ex in examples))
     phi_star = sum(ex.phi(ex.target) for ex in examples) / M
-    w = np.asarray(initial, float)
+    tied = dict(tied or {})
+    free = [k for k in range(len(initial)) if k not in tied]
+    T = np.zeros((len(initial), len(free)))  # w = T v over the free weights v
+    for col, k in enumerate(free):
+        T[k, col] = 1.0
+    for k, (j, r) in tied.items():
+        T[k, free.index(j)] = r
+    w = T @ np.asarray(initial, float)[free]
     working: list[tuple[np.ndarray, float]] = []
     history, best = [], None
     xi = 0.0
@@ -201,8 +211,9 @@ def learn_weights(examples: list[Example], settings: LearnSettings = LearnSettin
         if it > 0 and hinge <= xi + settings.tolerance:
             stopped = "converged"
             break
-        working.append((a, delta))
-        w, xi = _qp(working, settings.C, w)
+        working.append((T.T @ a, delta))
+        v, xi = _qp(working, settings.C, w[free])
+        w = T @ v
     else:
         stopped = "max_iterations"
     return {
@@ -216,6 +227,7 @@ def learn_weights(examples: list[Example], settings: LearnSettings = LearnSettin
         "seconds": time.perf_counter() - t0,
         "settings": {"C": settings.C, "max_iterations": settings.max_iterations, "tolerance": settings.tolerance,
                      "loss": list(settings.loss)},
+        "tied": {str(k): [j, r] for k, (j, r) in tied.items()},
     }
 
 

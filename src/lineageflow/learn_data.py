@@ -292,13 +292,16 @@ def examples(nodes: pd.DataFrame, cells: Cells, crops: list[Crop], tracking: dic
     return out, {"source": cells.source, **info, "crops": per_crop, "representable": totals}
 
 
-def check_divisions(exs: list[learn.Example], tracking: dict, source: str) -> None:
-    """No division in the training data: the division weight would be learnt from nothing (an error, not a
-    silent default)."""
-    if sum(int(ex.target[ex.model.cols.block("div")].sum()) for ex in exs) == 0:
-        raise InputError(f"{source}: the training data contains no division the model can represent, so the "
-                         "division weight cannot be learnt; add a crop (tracking.learn.crop) that holds a division, "
-                         "or give tracking.weights as five numbers")
+def division_fallback(exs: list[learn.Example], source: str) -> dict[int, tuple[int, float]]:
+    """No division in the training data: the division weight cannot be learnt (nothing tells it), so it is tied
+    to the detection weight at the default ratio (logged, and recorded in weights.json). Returns the ``tied``
+    argument of :func:`lineageflow.learn.learn_weights`."""
+    if sum(int(ex.target[ex.model.cols.block("div")].sum()) for ex in exs) > 0:
+        return {}
+    d = learn.DEFAULT_WEIGHTS
+    log.warning("%s: the training data holds no division the model can represent: the division weight is not "
+                "learnt but kept at %g × the detection weight (as in the defaults)", source, d[2] / d[1])
+    return {2: (1, d[2] / d[1])}
 
 
 def cross_fitted(table: pd.DataFrame, ann: pd.DataFrame, *, folds: int, n_frames: int, max_count: int,
