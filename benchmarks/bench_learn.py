@@ -15,34 +15,16 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from lineageflow.ctc_subset import write_subsequence
+from _workflow_runs import DATASETS, SHARED, metric_cells, run_workflow
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-DATASETS = {
-    "SIM": ("Fluo-N2DH-SIM+/01", []),
-    "GOWT1": ("Fluo-N2DH-GOWT1/01", []),
-    "CHO": ("Fluo-N3DH-CHO/01", ["voxel_size=[1.0,0.202,0.202]"]),
-}
-METRICS = ("TRA", "DET", "LNK", "division_f1")
+from lineageflow.ctc_subset import write_subsequence
 
 
 def run(out: Path, test: Path, train: Path, extra: list[str], cores: int, force: list[str]) -> dict:
     # tracking is always redone (forced): Snakemake's params trigger needs the metadata of the folder it ran from
-    cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores), "-s", str(ROOT / "Snakefile"),
-           "--forcerun", *force, "--config", f"input={test}", f"out={out}", f"train={train}", *extra]
-    t0 = time.time()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    if proc.returncode:
-        sys.stderr.write(proc.stderr[-3000:])
-        raise SystemExit(f"run failed: {' '.join(cmd)}")
-    m = json.loads((out / "eval" / "metrics.json").read_text())
-    return {**{k: m[k] for k in METRICS}, "seconds": time.time() - t0}
+    return run_workflow(out, [f"input={test}", f"train={train}", *extra], cores, ["--forcerun", *force])
 
 
 def main(argv=None) -> int:
@@ -81,8 +63,7 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|---|---|")
     for ds, frames, d, lrn, w, _ in rows:
         for name, m in (("default [10, 10, 10, 500, 500]", d), ("learned " + str([round(v, 3) for v in w["weights"]]), lrn)):
-            cells = ["–" if m[k] is None else f"{m[k]:.4f}" for k in METRICS]
-            print(f"| {ds} | {frames} | {name} | " + " | ".join(cells) + " |")
+            print(f"| {ds} | {frames} | {name} | " + " | ".join(metric_cells(m)) + " |")
     print()
     print("| dataset | learning wall s (track_learn) | iterations | stopped | examples |")
     print("|---|---|---|---|---|")

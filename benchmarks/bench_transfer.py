@@ -18,36 +18,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from lineageflow import shift, synthetic
+from _workflow_runs import DATASETS, SHARED, metric_cells, run_workflow
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-DATASETS = {
-    "SIM": ("Fluo-N2DH-SIM+/01", []),
-    "GOWT1": ("Fluo-N2DH-GOWT1/01", []),
-    "CHO": ("Fluo-N3DH-CHO/01", ["voxel_size=[1.0,0.202,0.202]"]),
-}
-METRICS = ("TRA", "DET", "LNK", "division_f1")
+from lineageflow import shift, synthetic
 
 
 def run(out: Path, seq: Path, train: Path, extra: list[str], cores: int) -> dict:
     gt = train.parent / f"{train.name}_GT"
     # a finished run in WORK is reused (only missing outputs are made), so shifts can be added to a WORK folder
-    cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores), "-s", str(ROOT / "Snakefile"),
-           "--rerun-triggers", "mtime", "--config",
-           f"input={seq}", f"out={out}", f"train={train}", f"train_gt={gt}", f"gt={gt}", *extra]
-    t0 = time.time()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    if proc.returncode:
-        sys.stderr.write(proc.stderr[-3000:])
-        raise SystemExit(f"run failed: {' '.join(cmd)}")
-    m = json.loads((out / "eval" / "metrics.json").read_text())
-    return {**{k: m[k] for k in METRICS}, "seconds": time.time() - t0}
+    return run_workflow(out, [f"input={seq}", f"train={train}", f"train_gt={gt}", f"gt={gt}", *extra], cores,
+                        ["--rerun-triggers", "mtime"])
 
 
 def main(argv=None) -> int:
@@ -91,8 +73,7 @@ def main(argv=None) -> int:
     print("| dataset | movie | TRA | DET | LNK | division F1 | ΔTRA | wall s |")
     print("|---|---|---|---|---|---|---|---|")
     for ds, name, m, d in rows:
-        cells = ["–" if m[k] is None else f"{m[k]:.4f}" for k in METRICS]  # no division in the GT: no F1
-        print(f"| {ds} | {name} | " + " | ".join(cells) + f" | {d:+.4f} | {m['seconds']:.0f} |")
+        print(f"| {ds} | {name} | " + " | ".join(metric_cells(m)) + f" | {d:+.4f} | {m['seconds']:.0f} |")
     return 0
 
 
