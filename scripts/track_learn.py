@@ -76,8 +76,11 @@ def main(smk):
                                  gap=tracking["gap"], threads=smk.threads, tied=tied)
     log.info("learnt weights %s (%s after %d iterations, %.1f s)", result["weights"], result["stopped"],
              len(result["history"]), result["seconds"])
-    learn.write_weights(smk.output[0], result, data | {"cross_fit": learn_cfg["cross_fit"]
-                                                       if p.source in ("gt", "train") else 0})
+    errors = {name: learn.training_errors(exs, w, tracking["solver"], tracking["gap"])
+              for name, w in (("default", learn.DEFAULT_WEIGHTS), ("learned", result["weights"]))}
+    log.info("errors on the training data: %s", errors)
+    learn.write_weights(smk.output[0], result | {"training_errors": errors},
+                        data | {"cross_fit": learn_cfg["cross_fit"] if p.source in ("gt", "train") else 0})
 
 
 if __name__ == "__main__":

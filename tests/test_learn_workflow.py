@@ -59,6 +59,8 @@ def test_report_shows_learned_and_default_weights(learned_run):
     assert "Learned tracking weights" in page and "learnt (detection = 10)" in section
     assert f"{doc['weights'][0]:.4f}" in section and "500.0000" in section
     assert "training loss" in section and "data:image/png;base64," in section
+    assert "wrong divisions" in section and doc["training_errors"]["learned"]["loss"] <= doc["training_errors"][
+        "default"]["loss"]
     metrics = json.loads((learned_run / "eval" / "metrics.json").read_text())
     assert f"TRA {metrics['TRA']:.4f}" in section
 

@@ -231,6 +231,22 @@ def learn_weights(examples: list[Example], settings: LearnSettings = LearnSettin
     }
 
 
+def training_errors(examples: list[Example], weights, solver: str = "auto", gap: float = 0.0) -> dict:
+    """What the MILP's optimum under ``weights`` gets wrong on the training examples: node states, links and
+    divisions that differ from the target (the Hamming loss by kind, and in total per object and link)."""
+    wrong = {"states": 0, "links": 0, "divisions": 0}
+    total = 0.0
+    for ex in examples:
+        c = np.asarray(np.asarray(weights, float) @ ex.features).ravel()
+        x = ilp.solve_milp(replace(ex.model.milp, c=c), solver, gap=gap).x
+        got, want = ex.model.cols.decode(x), ex.model.cols.decode(ex.target)
+        wrong["states"] += int((got["count"] != want["count"]).sum())
+        wrong["links"] += int(((got["flow"] > 0) != (want["flow"] > 0)).sum())
+        wrong["divisions"] += int((got["divide"] != want["divide"]).sum())
+        total += ex.loss(x)
+    return wrong | {"loss": total / sum(ex.n_entities for ex in examples)}
+
+
 def reproduces(ex: Example, weights, solver: str = "auto") -> float:
     """Hamming loss between the target and the MILP's optimum under ``weights`` (0 = reproduced)."""
     c = np.asarray(np.asarray(weights, float) @ ex.features).ravel()

@@ -61,7 +61,13 @@ def weights_section(runs: list, weights: dict[str, dict]) -> str:
                  f"{doc['solver']}; kept iteration {doc['iteration']}: loss {_fmt(last['loss'], 5)}, hinge "
                  f"{_fmt(last['hinge'], 5)}. This run, with the learnt weights: TRA {_fmt(m.get('TRA'))}, DET "
                  f"{_fmt(m.get('DET'))}, LNK {_fmt(m.get('LNK'))}, division F1 {_fmt(m.get('division_f1'))}.")
+        errs = doc.get("training_errors") or {}
+        err_rows = [[name, _fmt(e["loss"], 5), e["states"], e["links"], e["divisions"]] for name, e in errs.items()]
         parts.append(f"<h3>{html.escape(r.name)}</h3>"
                      + _table(["term", "default", "learnt", "learnt (detection = 10)"], rows)
+                     + ("<p>On the training data (the tracking optimum under each set of weights against the "
+                        "annotation made representable):</p>"
+                        + _table(["weights", "loss per object and link", "wrong object states", "wrong links",
+                                  "wrong divisions"], err_rows) if err_rows else "")
                      + f"<p>{html.escape(facts)}</p>" + _img(weights_figure(doc, r.name), f"training loss {r.name}"))
     return "".join(parts) + NOTE if parts else ""
