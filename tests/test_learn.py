@@ -120,3 +120,13 @@ def test_representable_counts_what_the_model_cannot_hold(tmp_path):
     assert got["divide"].sum() == 0 and info["target_divisions"] == 0
     assert list(got["count"]) == [1, 1, 1, 1, 1, 0, 1]  # the false object 9 holds no cell
     assert model.milp.max_violation(x) <= 1e-9
+
+
+def test_ctc_folder_as_tracklets(tmp_path):
+    """A CTC folder given as tracklets (tracking.learn.tracklets) reads as ground truth of the frames it covers."""
+    gt_dir, ours = _ctc_with_division(tmp_path)
+    (gt_dir / "TRA" / "man_track002.tif").unlink()  # covers frames 0-1 only
+    cells = learn_data.tracklet_cells(gt_dir, lambda t: ours[t], (1.0, 1.0), 3)
+    assert cells.source.startswith("CTC ground truth") and sorted(cells.cells["frame"].unique()) == [0, 1]
+    nodes, edges, _ = learn_data.assignment(cells)
+    assert set(map(tuple, edges[["frame", "label_src", "label_dst"]].to_numpy().tolist())) == {(0, 5, 6)}

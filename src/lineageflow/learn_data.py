@@ -7,7 +7,8 @@ Sources (all become :class:`Cells`: cells with a frame and an object of ours, an
   movie works the same way (frames without a mask are not annotated).
 * Tracklets made in another tool: a MaMuT / TrackMate / Mastodon-exported XML (spots with FRAME and POSITION_X/Y/Z
   in physical units, track edges) or a GEFF graph (a time axis and space axes; physical units unless the axis
-  unit is "pixel"). A spot belongs to the object under its position.
+  unit is "pixel"). A spot belongs to the object under its position. A CTC folder (TRA/man_track.txt and masks of
+  some frames) given as tracklets is read as ground truth of the frames it has masks for.
 
 Crops (``tracking.learn.crop``; ilastik's crop selection): frames [first, last] and optionally a box in pixels
 (lower corner inclusive, upper exclusive, axes z, y, x / y, x). Annotation is taken as complete inside a crop:
@@ -167,9 +168,17 @@ def _spot_table_geff(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[str],
     return table, edges, [a.name for a in s_ax], {a.name: (a.unit or "") for a in s_ax}
 
 
+def is_ctc_folder(path: str | Path) -> bool:
+    """A CTC ground-truth-style folder (TRA/man_track.txt), as tracklets covering part of the movie."""
+    return (Path(path) / "TRA" / "man_track.txt").is_file()
+
+
 def tracklet_cells(path: str | Path, labels_at: Callable[[int], np.ndarray], voxel_size, n_frames: int) -> Cells:
-    """Tracklets from a MaMuT/TrackMate XML or a GEFF graph, each spot matched to the object under it."""
+    """Tracklets from a MaMuT/TrackMate XML, a GEFF graph (each spot matched to the object under it) or a CTC
+    folder covering part of the movie (masks matched with the coverage rule, in the frames that have one)."""
     path = Path(path)
+    if is_ctc_folder(path):
+        return ctc_cells(path, labels_at, range(n_frames))
     ndim = len(voxel_size)
     vs = dict(zip("zyx"[-ndim:], (float(v) for v in voxel_size)))
     if path.suffix.lower() == ".xml":
