@@ -91,6 +91,8 @@ def all_outputs():
     targets = [*export_outputs(), f"{OUT}/track/lineage.json", f"{OUT}/qc/summary.json"]
     if RUN.eval_gt:
         targets += [f"{OUT}/eval/segmentation.json", f"{OUT}/eval/metrics.json"]
+        if RUN.learn_from and config["tracking"]["learn"]["compare"]:
+            targets.append(f"{OUT}/eval/metrics_default_weights.json")
     return targets
 
 def train_inputs(wildcards):

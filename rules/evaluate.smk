@@ -20,3 +20,39 @@ rule evaluate_tracking:
         "../envs/lineageflow.yaml"
     script:
         "../scripts/evaluate_tracking.py"
+
+
+# With learnt tracking weights: the same objects tracked with the default weights and scored the same way, so the
+# report shows what learning changed (tracking.learn.compare).
+rule evaluate_default_weights:
+    input:
+        tables=expand(f"{OUT}/objects/features/{{chunk}}.parquet", chunk=CHUNKS),
+        probabilities=expand(f"{OUT}/classify/probabilities/{{chunk}}.parquet", chunk=CHUNKS),
+        labels=expand(f"{OUT}/objects/labels/{{chunk}}.h5", chunk=CHUNKS),
+        raw=raw_input(),
+        gt=gt_input(RUN.eval_gt) if RUN.eval_gt else [],
+    output:
+        ctc=directory(f"{OUT}/compare/default_weights/ctc"),
+        metrics=f"{OUT}/eval/metrics_default_weights.json",
+    params:
+        tracking=config["tracking"],
+        window_size=config["window_size"],
+        overlap=config["overlap"],
+        n_frames=RUN.n_frames,
+        voxel_size=RUN.voxel_size,
+        seed=config["classify"]["seed"],
+        raw=raw_params(),
+        gt=RUN.eval_gt,
+    threads: config["threads"]
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: solve_runtime(attempt) * 2,
+        gurobi=gurobi_tokens(),
+    log:
+        f"{OUT}/logs/evaluate_default_weights.log",
+    benchmark:
+        f"{OUT}/benchmarks/evaluate_default_weights.tsv"
+    conda:
+        "../envs/lineageflow.yaml"
+    script:
+        "../scripts/evaluate_default_weights.py"

@@ -2,6 +2,7 @@
 our own exporter from a crop of the ground truth, and the errors for bad learning input."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,10 @@ def test_learned_weights_are_written_and_used(learned_run):
     for log in (learned_run / "logs" / "track_window").glob("*.log"):
         assert f"weights {doc['weights']}" in log.read_text()
     assert json.loads((learned_run / "eval" / "metrics.json").read_text())["TRA"] > 0.8
+    # the same objects tracked with the default weights, scored the same way, for the comparison
+    default = json.loads((learned_run / "eval" / "metrics_default_weights.json").read_text())
+    assert default["TRA"] > 0.8 and (learned_run / "compare" / "default_weights" / "ctc" / "res_track.txt").exists()
+    assert "weights [10.0, 10.0, 10.0, 500.0, 500.0]" in (learned_run / "logs" / "evaluate_default_weights.log").read_text()
 
 
 def test_report_shows_learned_and_default_weights(learned_run):
@@ -61,8 +66,10 @@ def test_report_shows_learned_and_default_weights(learned_run):
     assert "training loss" in section and "data:image/png;base64," in section
     assert "wrong divisions" in section and doc["training_errors"]["learned"]["loss"] <= doc["training_errors"][
         "default"]["loss"]
-    metrics = json.loads((learned_run / "eval" / "metrics.json").read_text())
-    assert f"TRA {metrics['TRA']:.4f}" in section
+    learned = json.loads((learned_run / "eval" / "metrics.json").read_text())
+    default = json.loads((learned_run / "eval" / "metrics_default_weights.json").read_text())
+    row = re.search(r"<tr><td>default</td>(.*?)</tr><tr><td>learnt</td>(.*?)</tr>", section)
+    assert row and f"{default['TRA']:.4f}" in row.group(1) and f"{learned['TRA']:.4f}" in row.group(2)
 
 
 def _gt_crop_as_mamut(gt_dir: Path, frames: range, box, path: Path) -> int:

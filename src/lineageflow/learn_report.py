@@ -59,8 +59,11 @@ def weights_section(runs: list, weights: dict[str, dict]) -> str:
                  f"{rep.get('gt_divisions_without_variable', 0)} divisions (no division variable). "
                  f"{len(doc['history'])} iterations ({doc['stopped']}), {_fmt(doc['seconds'], 1)} s, solver "
                  f"{doc['solver']}; kept iteration {doc['iteration']}: loss {_fmt(last['loss'], 5)}, hinge "
-                 f"{_fmt(last['hinge'], 5)}. This run, with the learnt weights: TRA {_fmt(m.get('TRA'))}, DET "
-                 f"{_fmt(m.get('DET'))}, LNK {_fmt(m.get('LNK'))}, division F1 {_fmt(m.get('division_f1'))}.")
+                 f"{_fmt(last['hinge'], 5)}.")
+        keys = ("TRA", "DET", "LNK", "division_f1")
+        acc = [["learnt"] + [_fmt(m.get(k)) for k in keys]] if r.metrics else []
+        if doc.get("default_metrics"):
+            acc.insert(0, ["default"] + [_fmt(doc["default_metrics"].get(k)) for k in keys])
         errs = doc.get("training_errors") or {}
         err_rows = [[name, _fmt(e["loss"], 5), e["states"], e["links"], e["divisions"]] for name, e in errs.items()]
         parts.append(f"<h3>{html.escape(r.name)}</h3>"
@@ -69,5 +72,9 @@ def weights_section(runs: list, weights: dict[str, dict]) -> str:
                         "annotation made representable):</p>"
                         + _table(["weights", "loss per object and link", "wrong object states", "wrong links",
                                   "wrong divisions"], err_rows) if err_rows else "")
-                     + f"<p>{html.escape(facts)}</p>" + _img(weights_figure(doc, r.name), f"training loss {r.name}"))
+                     + f"<p>{html.escape(facts)}</p>"
+                     + ("<p>This run's objects tracked with each set of weights and scored the same way "
+                        "(<code>eval/metrics.json</code>, <code>eval/metrics_default_weights.json</code>):</p>"
+                        + _table(["weights", *keys], acc) if acc else "")
+                     + _img(weights_figure(doc, r.name), f"training loss {r.name}"))
     return "".join(parts) + NOTE if parts else ""

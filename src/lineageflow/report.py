@@ -131,6 +131,9 @@ def read_run(name: str, out: str | Path) -> RunData:
     wpath = out / "track" / "weights.json"
     # a weights.json left from an earlier run in the same folder is not this run's
     weights = json.loads(wpath.read_text()) if solution.get("weights_learned") and wpath.exists() else None
+    dpath = out / "eval" / "metrics_default_weights.json"
+    if weights is not None and dpath.exists():
+        weights["default_metrics"] = json.loads(dpath.read_text())
     return RunData(name=name, out=str(out), metrics=metrics, solution=solution, windows=window_table(solution),
                    benchmarks=read_benchmarks(out / "benchmarks"), tracks=tracks, nodes=nodes, notes=notes, qc=qc,
                    weights=weights)
