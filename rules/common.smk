@@ -11,6 +11,7 @@ from lineageflow.windows import chunks_of_window, plan_note, time_windows
 def _resolve_run(cfg):
     """Validate the config, resolve inputs and plan the jobs; stop with one clear message before any job runs."""
     try:
+        lf_config.check_command_line(sys.argv)
         valid = lf_config.validate_config(cfg, lf_config.load_schema(workflow.source_path("../config/schema.yaml")))
         run = lf_inputs.resolve(valid)
         chunks = frame_chunks(run.n_frames, valid["frames_per_job"])

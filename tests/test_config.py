@@ -257,3 +257,24 @@ def test_number_or_word_keys_accept_command_line_strings():
     for bad in ("1.5", "yes", -0.1):
         with pytest.raises(ConfigError, match=r"objects\.split.*number.*'auto'"):
             validate_config({"objects": {"split": bad}}, schema)
+
+
+def test_integral_floats_become_integers(schema):
+    """window_size=6.0 / frames_per_job='4.0' on the command line are the integers they name; 6.5 is refused."""
+    cfg = validate_config({"window_size": 6.0, "frames_per_job": "4.0", "demo": {"n_frames": 8.0}}, schema)
+    assert (cfg["window_size"], cfg["frames_per_job"], cfg["demo"]["n_frames"]) == (6, 4, 8)
+    assert all(type(v) is int for v in (cfg["window_size"], cfg["frames_per_job"], cfg["demo"]["n_frames"]))
+    with pytest.raises(ConfigError, match=r"'window_size' has the value 6.5.*integer"):
+        validate_config({"window_size": 6.5}, schema)
+
+
+def test_duplicate_keys_on_the_command_line_and_in_config_files(tmp_path):
+    from lineageflow.config import check_command_line
+
+    with pytest.raises(ConfigError, match=r"config key 'demo' on the command line: key 'n_frames' is given twice"):
+        check_command_line(["snakemake", "--cores", "2", "--config", "out=x", "demo={n_frames: 8, n_frames: 2000}"])
+    check_command_line(["snakemake", "--config", "demo={n_frames: 8, seed: 2}", "out=x", "-n"])
+    f = tmp_path / "c.yaml"
+    f.write_text("window_size: 10\noverlap: 2\nwindow_size: 20\n")
+    with pytest.raises(ConfigError, match=r"c.yaml: key 'window_size' is given twice \(line 3"):
+        check_command_line(["snakemake", "--configfile", str(f)])

@@ -44,9 +44,17 @@ def test_lint_reports_nothing():
     (["pixels={normalise: {low: 99.9, high: 99.8}}"], ["pixels.normalise.low", "99.9", "below high"]),
     (["pixels={normalise: {mode: global}}"], ["pixels.normalise.mode", "'global'", "movie", "frame"]),
     (["pixels={augment: {contrast: [0.5, -1]}}"], ["pixels.augment.contrast", "-1"]),
+    (["demo={n_frames: 8, n_frames: 2000}"], ["config key 'demo' on the command line", "n_frames", "given twice"]),
+    (["window_size=6.5"], ["window_size", "6.5", "integer"]),
 ])
 def test_bad_config_stops_before_any_job(tmp_path, config, words):
     assert_stops_before_any_job(tmp_path, config, words)
+
+
+def test_integral_floats_on_the_command_line_are_integers(tmp_path):
+    proc = snakemake("-n", "--config", f"out={tmp_path / 'out'}", SMALL_DEMO, "window_size=6.0", "overlap=2.0",
+                     "frames_per_job=4.0")
+    assert "track_window" in proc.stdout and "Traceback" not in proc.stdout + proc.stderr
 
 
 def assert_stops_before_any_job(tmp_path, config, words):

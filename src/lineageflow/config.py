@@ -29,6 +29,58 @@ def _fill_defaults(config: dict, schema: dict) -> None:
 _SCALARS = {"integer": int, "number": (int, float), "boolean": bool}
 
 
+def _integral(value):
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(f"key {key!r} is given twice{_where(key_node)}")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _where(node) -> str:
+    return f" (line {node.start_mark.line + 1}, column {node.start_mark.column + 1})" if node.start_mark else ""
+
+
+def load_yaml_unique(text: str, source: str):
+    """Parse YAML text, refusing duplicate keys; errors name ``source``."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def check_command_line(argv: list[str]) -> None:
+    """Refuse duplicate keys in YAML values given with --config (demo='{n_frames: 8, n_frames: 2000}') and in
+    --configfile files, which Snakemake's own parser accepts, keeping the last."""
+    in_config = in_file = False
+    for arg in argv:
+        if arg.startswith("-"):
+            in_config = arg in ("--config", "-C")
+            in_file = arg in ("--configfile", "--configfiles")
+            continue
+        if in_file and Path(arg).is_file():
+            try:
+                load_yaml_unique(Path(arg).read_text(), f"config file {arg}")
+            except yaml.YAMLError:
+                pass
+        if in_config and "=" in arg:
+            key, value = arg.split("=", 1)
+            if value.lstrip().startswith("{"):
+                try:
+                    load_yaml_unique(value, f"config key '{key}' on the command line")
+                except yaml.YAMLError:
+                    pass  # Snakemake reports malformed YAML itself
+
+
 def _coerce(value, schema: dict):
     """Turn strings into the schema's scalar types: Snakemake's --config reads nested YAML values as strings."""
     kind = schema.get("type")
@@ -43,8 +95,11 @@ def _coerce(value, schema: dict):
             parsed = yaml.safe_load(value)
         except yaml.YAMLError:
             return value
+        parsed = _integral(parsed) if kind == "integer" else parsed
         ok = isinstance(parsed, _SCALARS[kind]) and (kind == "boolean" or not isinstance(parsed, bool))
         return parsed if ok else value
+    if kind == "integer":  # window_size=6.0 on the command line: 6 (6.5 stays a float and is refused)
+        return _integral(value)
     if isinstance(value, str) and kind == "array":
         try:
             parsed = yaml.safe_load(value)
