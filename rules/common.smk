@@ -3,6 +3,7 @@ import sys
 
 from lineageflow import config as lf_config
 from lineageflow import inputs as lf_inputs
+from lineageflow import solvers as lf_solvers
 from lineageflow.errors import LineageflowError
 from lineageflow.plan import frame_chunks
 from lineageflow.windows import chunks_of_window, plan_note, time_windows
@@ -13,6 +14,7 @@ def _resolve_run(cfg):
     try:
         lf_config.check_command_line(sys.argv)
         valid = lf_config.validate_config(cfg, lf_config.load_schema(workflow.source_path("../config/schema.yaml")))
+        lf_solvers.check_requested(valid["tracking"]["solver"])
         run = lf_inputs.resolve(valid)
         chunks = frame_chunks(run.n_frames, valid["frames_per_job"])
         windows = time_windows(run.n_frames, valid["window_size"], valid["overlap"])

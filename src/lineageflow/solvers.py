@@ -229,6 +229,14 @@ def _gurobi_licence_problem(n_vars: int, n_rows: int) -> str | None:
     return problem
 
 
+def check_requested(name: str) -> None:
+    """Before any job runs: a solver named by tracking.solver must be importable, and Gurobi licensed at all
+    (the size limit of a pip licence is decided per model, when it is known)."""
+    if name == "auto":
+        return
+    choose_solver(name, 1, 1)
+
+
 def choose_solver(name: str, n_vars: int, n_rows: int) -> tuple[str, str]:
     """(backend, reason) for a model of this size; ``auto`` tries gurobi, cbc, highs in that order."""
     if not isinstance(name, str) or name.lower() not in SOLVERS:
