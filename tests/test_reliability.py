@@ -28,3 +28,34 @@ def test_named_solver_that_cannot_load_stops_before_any_job(tmp_path):
     # the same environment with solver auto falls back (CBC) and plans the run
     proc = _dry_run(tmp_path, "tracking={solver: auto}", env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_stale_temporaries_of_an_output_are_removed_when_it_is_written_again(tmp_path):
+    """A writer killed mid-export leaves .NAME.XXXX.tmp (and perhaps .NAME.old); the next write removes them,
+    and nothing of another output."""
+    from lineageflow.atomic import atomic_path
+
+    out = tmp_path / "mamut"
+    (tmp_path / ".mamut.k1ll3d.tmp").mkdir()
+    (tmp_path / ".mamut.k1ll3d.tmp" / "mamut.xml").write_text("half")
+    (tmp_path / ".mamut.x9.tmp").write_text("half")
+    (tmp_path / ".mamut.old").mkdir()
+    (tmp_path / ".ctc.k1ll3d.tmp").mkdir()  # another output's temporary: not ours to remove
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
+        (tmp / "mamut.xml").write_text("whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".ctc.k1ll3d.tmp", "mamut"]
+    assert (out / "mamut.xml").read_text() == "whole"
+
+
+def test_workflow_export_job_cleans_what_a_killed_export_left(tmp_path):
+    out = tmp_path / "out"
+    run = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2", "--config",
+           f"out={out}", "demo={n_frames: 4, n_cells: 3, seed: 1}", "frames_per_job=4"]
+    assert subprocess.run(run, cwd=ROOT, capture_output=True, text=True).returncode == 0
+    stale = out / ".mamut.abc123.tmp"
+    stale.mkdir()
+    (stale / "bdv.h5").write_bytes(b"\0" * 100)
+    proc = subprocess.run([*run, "--forcerun", "export_mamut"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not stale.exists() and (out / "mamut" / "mamut.xml").exists()

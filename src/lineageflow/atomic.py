@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
+
+
+def remove_stale(final: Path) -> list[Path]:
+    """Remove what a killed writer of ``final`` left (its ``.NAME.*.tmp`` temporaries and ``.NAME.old``): only
+    the job that owns an output writes it, so when that job starts these are stale. Returns what was removed."""
+    stale = [p for p in final.parent.glob(f".{glob.escape(final.name)}.*.tmp")]
+    old = final.with_name(f".{final.name}.old")
+    if old.exists() or old.is_symlink():
+        stale.append(old)
+    for p in stale:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    return stale
 
 
 @contextlib.contextmanager
@@ -19,6 +35,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(final)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
