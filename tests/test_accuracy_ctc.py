@@ -7,7 +7,7 @@ import pytest
 from conftest import require_shared
 from lineageflow import pixels, shift
 from lineageflow.ctc_subset import write_subsequence
-from test_workflow import snakemake
+from workflow_helpers import snakemake
 
 
 def metrics_of(out):

@@ -1,7 +1,6 @@
 """Evaluation with traccuracy: TRA/DET/LNK and division metrics on generated and real CTC data."""
 
 import json
-import time
 
 import numpy as np
 import pandas as pd
@@ -134,11 +133,9 @@ def test_write_metrics(tmp_path):
 def test_real_gt_round_trip_gives_tra_1(tmp_path):
     """Fluo-N2DH-SIM+ 01_GT read back through our lineage + exporter, evaluated against itself (~10 s)."""
     gt_dir = require_shared("Fluo-N2DH-SIM+", "01_GT")
-    start = time.perf_counter()
     tracks, masks = read_ctc(gt_dir / "TRA")
     lin = from_solution(*ctc_to_solution(tracks))
     pred = write_ctc(lin, lambda t: tifffile.imread(masks[t]), len(masks), tmp_path / "pred")
     m = evaluate_ctc(pred, gt_dir)
     assert m["TRA"] == m["DET"] == m["LNK"] == 1.0
     assert m["division_f1"] == 1.0 and m["n_gt_divisions"] == m["n_pred_divisions"] > 0
-    assert time.perf_counter() - start < 60

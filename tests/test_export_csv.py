@@ -2,57 +2,12 @@
 
 import os
 
-import networkx as nx
 import numpy as np
-import pandas as pd
 import pytest
 
+from export_checks import LEADING, check_csv, small_lineage
 from lineageflow.errors import InputError
 from lineageflow.export.table import ID_COLUMNS, objects_table, write_objects_csv
-from test_export_mamut import counts, small_lineage
-
-LEADING = ["frame", "labelimageId", "trackId", "lineageId", "parentTrackId", "mergerLabelId"]
-
-
-def graph_from_csv(table: pd.DataFrame) -> nx.DiGraph:
-    """Rebuild the lineage from the CSV's ids alone: consecutive objects of a track, and each track's first object
-    from its parent track's last one."""
-    g = nx.DiGraph()
-    g.add_nodes_from(zip(table["frame"], table["labelimageId"]))
-    first, last = {}, {}
-    for tid, rows in table.sort_values("frame").groupby("trackId"):
-        keys = list(zip(rows["frame"], rows["labelimageId"]))
-        g.add_edges_from(zip(keys[:-1], keys[1:]))
-        first[tid], last[tid] = keys[0], keys[-1]
-    parents = table.drop_duplicates("trackId").set_index("trackId")["parentTrackId"]
-    for tid, parent in parents.items():
-        if parent:
-            g.add_edge(last[parent], first[tid])
-    return g
-
-
-def check_csv(path, lin, ndim):
-    """The CSV read back by pandas has one row per object and rebuilds the same lineage."""
-    table = pd.read_csv(path)
-    assert list(table.columns[:6]) == LEADING
-    assert len(table) == len(lin.nodes) and not table.duplicated(["frame", "labelimageId"]).any()
-    g = graph_from_csv(table)
-    assert set(g.edges()) == set(lin.graph.edges())
-    ours = counts(lin)
-    comps = list(nx.weakly_connected_components(g))
-    assert {"spots": g.number_of_nodes(), "edges": g.number_of_edges(),
-            "divisions": sum(1 for n in g if g.out_degree(n) >= 2), "lineages": len(comps),
-            "lone": sum(1 for c in comps if len(c) == 1)} == ours
-    # lineage id = the root track of the connected component
-    for comp in comps:
-        ids = table.set_index(["frame", "labelimageId"]).loc[sorted(comp), "lineageId"]
-        assert ids.nunique() == 1
-    axes = "xy" if ndim == 2 else "xyz"
-    assert [c for c in table.columns if c.startswith("position_")] == [f"position_{a}" for a in axes]
-    assert [c for c in table.columns if c.startswith("Center_of_the_object_")] == [
-        f"Center_of_the_object_{i}" for i in range(ndim)]
-    return table
-
 
 @pytest.mark.parametrize("ndim", [2, 3])
 def test_columns_ids_and_values(tmp_path, ndim):

@@ -1,69 +1,14 @@
 """GEFF export: valid for the geff package's validators, read back by geff and by pycellin with the same graph,
 segmentation reference checked with geff's segmentation validators, deterministic, atomic."""
 
-import logging
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
-import zarr
 
+from export_checks import N_FRAMES, check_geff, counts, small_lineage
 from lineageflow.errors import InputError
 from lineageflow.export.geff import GRAPH, SEGMENTATION, write_geff
-from test_export_mamut import N_FRAMES, counts, small_lineage
-
-
-def check_geff(store, lin, voxel_size):
-    """geff's structure/data/segmentation validators pass, and geff and pycellin read our graph back."""
-    import geff
-    from geff.core_io import read_to_memory
-    from geff.validate import segmentation as segval
-    from geff.validate.data import ValidationConfig, validate_data
-    from pycellin.io.geff.loader import load_GEFF
-
-    graph_path = str(Path(store) / GRAPH)
-    geff.validate_structure(graph_path)
-    mem = read_to_memory(graph_path)
-    validate_data(mem, ValidationConfig(graph=True, sphere=True, lineage=True, tracklet=True))
-    meta = mem["metadata"]
-    ndim = len(voxel_size)
-    assert [a.name for a in meta.axes] == ["t", *("zyx" if ndim == 3 else "yx")]
-    assert [a.type for a in meta.axes] == ["time", *["space"] * ndim]
-    assert {a.unit for a in meta.axes[1:]} == {"micrometer"} and meta.axes[0].unit == "frame"
-    assert meta.track_node_props == {"tracklet": "tracklet_id", "lineage": "lineage_id"}
-    (rel,) = meta.related_objects
-    assert (rel.type, rel.node_prop) == ("labels", "seg_id")
-    seg = zarr.open_array(str((Path(graph_path) / rel.path).resolve()), mode="r")
-    assert seg.shape[0] == N_FRAMES or seg.shape[0] >= 1
-    seg = seg[:]
-    scale = meta.extra["lineageflow"]["segmentation_scale"]
-    assert scale == [1.0, *voxel_size]
-    for ok, errors in (segval.has_valid_seg_id(mem), segval.axes_match_seg_dims(mem, seg),
-                       segval.graph_is_in_seg_bounds(mem, seg, scale=scale),
-                       segval.has_seg_ids_at_time_points(seg, mem["node_props"]["t"]["values"],
-                                                         mem["node_props"]["seg_id"]["values"], meta)):
-        assert ok, errors
-
-    ours = counts(lin)
-    g, _ = geff.read(graph_path)
-    assert (g.number_of_nodes(), g.number_of_edges()) == (ours["spots"], ours["edges"])
-    assert sum(1 for n in g if g.out_degree(n) >= 2) == ours["divisions"]
-    # node positions are the physical centroids, at the node's frame and label
-    nodes = lin.nodes.set_index(["frame", "label"])
-    for _, d in g.nodes(data=True):
-        row = nodes.loc[(d["t"], d["label"])]
-        for ax in ("zyx" if ndim == 3 else "yx"):
-            assert d[ax] == pytest.approx(row[f"pos_{ax}"])
-        assert d["seg_id"] == d["track_id"] == row["track_id"]
-    logging.getLogger("pycellin").setLevel(logging.ERROR)
-    model = load_GEFF(graph_path)
-    lins = model.get_cell_lineages()
-    pc = {"spots": sum(len(x) for x in lins), "edges": sum(x.number_of_edges() for x in lins),
-          "divisions": sum(1 for x in lins for n in x.nodes if x.out_degree(n) >= 2), "lineages": len(lins)}
-    assert pc == {k: ours[k] for k in pc}, (pc, ours)
-    assert model.model_metadata.space_unit == "micrometer"
-    return seg, pc
 
 
 @pytest.mark.parametrize("ndim", [2, 3])

@@ -10,16 +10,13 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, require_shared
+from export_checks import (check_bdv_structure, check_csv, check_geff, check_mamut_positions, check_mamut_readers,
+                           check_mamut_structure, counts, read_ctc_with_pycellin)
 from lineageflow.config import load_schema, validate_config
 from lineageflow.errors import ConfigError
 from lineageflow.io import read_table
 from lineageflow.lineage import Lineage
-from test_export_csv import check_csv
-from test_export_ctc_readers import read_ctc_with_pycellin
-from test_export_geff import check_geff
-from test_export_mamut import (check_bdv_structure, check_mamut_positions, check_mamut_readers,
-                               check_mamut_structure, counts)
-from test_workflow import snakemake
+from workflow_helpers import snakemake
 
 EXPORT_TARGETS = ["ctc", "mamut", "csv/objects.csv", "geff/lineage.zarr"]
 # seed 1 has a division within 8 frames (seed 3, the other tests' small demo, has none)

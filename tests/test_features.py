@@ -240,10 +240,8 @@ def test_check_table_errors():
     check_table(df.assign(extra=1.0))  # extra columns are fine
 
 
-def test_speed_1024():
-    """~100 objects on a 1024^2 frame must take well under a second."""
-    import time
-
+def test_100_objects_on_a_1024_frame():
+    """100 objects on a 1024^2 frame: one row each, with its label and pixel count (speed is for the benchmarks)."""
     lab = np.zeros((1024, 1024), np.uint16)
     k = 0
     for i in range(10):
@@ -251,7 +249,6 @@ def test_speed_1024():
             k += 1
             lab[20 + 100 * i : 80 + 100 * i, 30 + 100 * j : 70 + 100 * j] = k
     raw = np.random.default_rng(0).integers(0, 4000, lab.shape, dtype=np.uint16)
-    t = time.perf_counter()
     df = object_features(lab, raw, frame=0, voxel_size=(0.2, 0.2))
-    assert time.perf_counter() - t < 1.0
     assert len(df) == 100
+    assert sorted(df["label"]) == list(range(1, 101)) and (df["size"] == 60 * 40).all()

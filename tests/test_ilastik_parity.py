@@ -18,7 +18,7 @@ REF = ("ilastik-drosophila-4ij-ref", "projects")
 
 
 def _need_shared_data() -> tuple[Path, Path]:
-    """(project, reference export); skipped when the shared data is missing, failing under CI=true."""
+    """(project, reference export); skipped when the shared data is missing, failing under CI."""
     project = require_shared(*REF, "pixel_classification.ilp")
     reference = require_shared(*REF, "data", "drosophila_00-03-exported_data_pixel_classification_reference.h5")
     return project, reference

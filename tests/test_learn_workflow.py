@@ -3,8 +3,6 @@ our own exporter from a crop of the ground truth, and the errors for bad learnin
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,17 +16,9 @@ from lineageflow.export.mamut import write_mamut_xml
 from lineageflow.features import object_features
 from lineageflow.lineage import ctc_to_solution, from_solution
 
-ROOT = Path(__file__).resolve().parents[1]
+from workflow_helpers import snakemake
+
 DEMO = "demo={n_frames: 20, n_cells: 10, seed: 3}"
-
-
-def snakemake(*args, check=True):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2", *args]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    if check and proc.returncode:
-        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-    proc.text = proc.stdout + proc.stderr
-    return proc
 
 
 @pytest.fixture(scope="module")

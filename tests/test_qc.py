@@ -12,7 +12,7 @@ import tifffile
 from conftest import ROOT
 from lineageflow import qc
 from lineageflow.errors import ConfigError
-from test_workflow import assert_stops_before_any_job, snakemake
+from workflow_helpers import assert_stops_before_any_job, snakemake
 
 SETTINGS = {"count_jump": 0.5, "count_window": 2, "margin_drop_k": 5.0, "margin_min_drop": 0.01,
             "saturated_fraction": 0.01}

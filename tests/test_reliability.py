@@ -1,11 +1,11 @@
-"""Reliability: failures found before any job runs, with one line naming the cause (issue #11)."""
+"""Reliability: failures found before any job runs, stale leftovers cleaned (issue #11)."""
 
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
+from workflow_helpers import snakemake
 
 
 def _dry_run(tmp_path, *config, env=None):
@@ -50,12 +50,10 @@ def test_stale_temporaries_of_an_output_are_removed_when_it_is_written_again(tmp
 
 def test_workflow_export_job_cleans_what_a_killed_export_left(tmp_path):
     out = tmp_path / "out"
-    run = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2", "--config",
-           f"out={out}", "demo={n_frames: 4, n_cells: 3, seed: 1}", "frames_per_job=4"]
-    assert subprocess.run(run, cwd=ROOT, capture_output=True, text=True).returncode == 0
+    config = ["--config", f"out={out}", "demo={n_frames: 4, n_cells: 3, seed: 1}", "frames_per_job=4"]
+    snakemake(*config)
     stale = out / ".mamut.abc123.tmp"
     stale.mkdir()
     (stale / "bdv.h5").write_bytes(b"\0" * 100)
-    proc = subprocess.run([*run, "--forcerun", "export_mamut"], cwd=ROOT, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    snakemake("--forcerun", "export_mamut", *config)
     assert not stale.exists() and (out / "mamut" / "mamut.xml").exists()

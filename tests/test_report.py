@@ -1,10 +1,9 @@
 """The benchmark report: library units on tiny tables, the `report` target on a small demo run (sections, images,
 numbers equal metrics.json, history across runs), a benchmark dataset run through report.datasets, the missing-GT
-error, and the page opened in headless Chromium (skipped locally without chromium, required under CI=true)."""
+error, and the page opened in headless Chromium (skipped locally without chromium, required under CI)."""
 
 import base64
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -14,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT, require_shared
+from conftest import ROOT, require_shared, skip_or_fail
 from lineageflow import report as R
-from test_workflow import snakemake
+from workflow_helpers import snakemake
 
 DEMO = "demo={n_frames: 8, n_cells: 6, seed: 1}"
 SCREENSHOT_COPY = Path("/tmp/lineageflow-report-screenshot.png")
@@ -161,10 +160,7 @@ def test_snakemake_report_collects_the_figures(demo_report, tmp_path):
 def _chromium():
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:
-        msg = "chromium not installed (Debian: apt-get install chromium)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
+        skip_or_fail("chromium not installed (Debian: apt-get install chromium)")
     return exe
 
 

@@ -1,11 +1,10 @@
 """The demo through profiles/slurm on a real single-node SLURM cluster (slurmctld + slurmd + munged on this machine).
 
-Skipped when SLURM/munge are not installed (or not root); under CI=true that is a failure instead (.ci/run installs
+Skipped when SLURM/munge are not installed (or not root); under CI that is a failure instead (.ci/run installs
 them). Every job must go through sbatch, and the CTC export must equal, byte for byte, a local run with the same
 config (profiles/local).
 """
 
-import os
 import re
 import shutil
 import subprocess
@@ -14,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, skip_or_fail
 from slurm_cluster import PARTITIONS, SlurmCluster, unavailable_reason
 
 pytestmark = pytest.mark.slow
@@ -23,12 +22,10 @@ CONFIG = ["demo={n_frames: 8, n_cells: 6, seed: 3}", "frames_per_job=4"]
 
 
 def require_slurm() -> None:
-    """Skip when no SLURM test cluster can run here; fail under CI=true (CI installs slurm-wlm and munge)."""
+    """Skip when no SLURM test cluster can run here; fail under CI (CI installs slurm-wlm and munge)."""
     reason = unavailable_reason()
     if reason:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail(reason)
 
 
 @pytest.fixture(scope="module")

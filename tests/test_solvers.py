@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from lineageflow import ilp, solvers
 from lineageflow.solvers import MILP, SolverError
 
+from conftest import skip_or_fail
 from helpers import random_tracking
 
 AVAILABLE = solvers.available_solvers()
@@ -27,9 +28,11 @@ COMPARED = [n for n in BACKENDS if n != "gurobi" or GUROBI_OK]
 
 
 def need(*names):
+    """Skip unless all these backends are usable here; fail under CI (it has gurobipy with its pip licence, CBC
+    and HiGHS)."""
     missing = [n for n in names if n not in COMPARED]
     if missing:
-        pytest.skip(f"solver(s) not usable here: {missing} ({[AVAILABLE[m] for m in missing]})")
+        skip_or_fail(f"solver(s) not usable here: {missing} ({[AVAILABLE[m] for m in missing]})")
 
 
 # ---------------------------------------------------------------- textbook models, checked by brute force
@@ -99,7 +102,7 @@ def test_lp_without_integers():
 @pytest.mark.parametrize("seed", range(5))
 def test_tracking_models_same_optimum(seed):
     if len(COMPARED) < 2:
-        pytest.skip(f"fewer than two usable solvers: {AVAILABLE}")
+        skip_or_fail(f"fewer than two usable solvers: {AVAILABLE}")
     model = ilp.build(*random_tracking(seed))
     assert model.milp.n_vars < 2000 and model.milp.n_rows < 2000  # within Gurobi's pip licence
     objectives = {}
@@ -124,7 +127,7 @@ def test_deterministic_repeat():
 
 def test_auto_prefers_gurobi_when_licensed():
     if not GUROBI_OK:
-        pytest.skip(f"gurobipy not usable here: {AVAILABLE['gurobi']}")
+        skip_or_fail(f"gurobipy not usable here: {AVAILABLE['gurobi']}")
     m = knapsack()
     name, reason = solvers.choose_solver("auto", m.n_vars, m.n_rows)
     assert name == "gurobi" and "licensed" in reason
@@ -167,11 +170,11 @@ def big_model(n=3000) -> MILP:
 
 def test_auto_falls_back_when_licence_too_small():
     if not GUROBI_OK:
-        pytest.skip(f"gurobipy not usable here: {AVAILABLE['gurobi']}")
+        skip_or_fail(f"gurobipy not usable here: {AVAILABLE['gurobi']}")
     need("cbc")
     m = big_model()
     if solvers._gurobi_licence_problem(m.n_vars, m.n_rows) is None:
-        pytest.skip("this Gurobi licence is not size-limited")
+        skip_or_fail("this Gurobi licence is not size-limited")  # CI has the size-limited pip licence
     r = solvers.solve(m, "auto")
     assert r.solver == "cbc"
     assert "licence is size-limited" in r.reason and "3000 variables" in r.reason and "using CBC" in r.reason
@@ -182,7 +185,7 @@ def test_auto_falls_back_when_licence_too_small():
 def test_auto_falls_back_when_gurobi_refuses_at_solve(monkeypatch):
     """The empty-model licence probe passed but the real model is refused: fall back once."""
     if "gurobi" not in BACKENDS:
-        pytest.skip("gurobipy not installed")
+        skip_or_fail("gurobipy not installed")
     need("cbc")
     monkeypatch.setattr(solvers, "_gurobi_licence_problem", lambda n, m: None)
     monkeypatch.setitem(solvers._BACKENDS, "gurobi", lambda *a: solvers._Raw("size_limit", detail="Gurobi error 10010: too large"))

@@ -9,8 +9,8 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 import pytest
-from test_windows import movie, tracking_config
 
+from helpers import movie, tracking_config
 from lineageflow import stitch
 from lineageflow.errors import InputError
 from lineageflow.windows import (

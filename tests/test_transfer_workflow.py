@@ -5,10 +5,9 @@ import re
 
 import numpy as np
 
-from test_workflow import snakemake
-
 from lineageflow import classifiers, groundtruth, pixels, scribbles
 from lineageflow.io import read_tables
+from workflow_helpers import snakemake
 
 
 def test_frame_normalisation_and_augmentation_reach_both_classifiers(tmp_path):

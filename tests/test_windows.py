@@ -1,18 +1,17 @@
 """Overlapping time windows: the plan (time_windows, cut_frames, owned_frames, chunks_of_window) and one window's
 solve (solve_window) on generated movies, with the real solvers.
 
-``movie`` and ``tracking_config`` are also used by test_stitch.py.
+The generated movies (``movie``) and tracking configs (``tracking_config``) are in helpers.py, shared with
+test_stitch.py.
 """
 
 import re
 
 import numpy as np
-import pandas as pd
 import pytest
-from conftest import ROOT
 
+from helpers import movie, tracking_config
 from lineageflow import stitch
-from lineageflow.config import load_schema, validate_config
 from lineageflow.errors import ConfigError
 from lineageflow.plan import frame_chunks
 from lineageflow.solvers import SolverError
@@ -25,75 +24,6 @@ from lineageflow.windows import (
     solve_window,
     time_windows,
 )
-
-# ---------------------------------------------------------------- generated data (shared with test_stitch.py)
-
-_SCHEMA = load_schema(ROOT / "config" / "schema.yaml")
-
-
-def tracking_config(**overrides) -> dict:
-    """The config's ``tracking`` section with the schema defaults, then ``overrides``."""
-    tracking = validate_config({}, _SCHEMA)["tracking"]
-    return {**tracking, **overrides}
-
-
-FIELD = 300.0  # the field of view is [0, FIELD)² (2D: pos_z = 0)
-_KIND_PROBS = {
-    "one": (0.04, 0.92, 0.04),  # P(count = 0, 1, 2): a clear single cell
-    "two": (0.02, 0.08, 0.90),  # a merger of two cells
-    "false": (0.90, 0.08, 0.02),  # a likely false detection
-}
-
-
-def movie(seed=0, n_frames=30, n_cells=10, n_divisions=2, n_false=6, n_missing=4, noise=1.0, spacing=55.0,
-          gap_frames=()):
-    """A seeded 2D movie as a tracking node table (frame, label, pos_z/y/x, p_count_0..2, p_division,
-    border_distance, border_distance_yx, plus the generator's ``cell`` id, -1 for false detections).
-
-    ``n_cells`` cells start on a grid ``spacing`` apart and drift with Gaussian ``noise``; ``n_divisions`` of them
-    divide (P(division) 0.9 in the mother's last frame, daughters 12 apart); ``n_missing`` detections of cells are
-    dropped and ``n_false`` false detections are scattered; ``gap_frames`` have no detections at all.
-    """
-    rng = np.random.default_rng(seed)
-    side = int(np.ceil(np.sqrt(n_cells)))
-    alive = [(i, 40 + spacing * (i // side), 40 + spacing * (i % side)) for i in range(n_cells)]
-    drift = {i: rng.normal(0, 0.5, 2) for i in range(n_cells)}
-    mothers = rng.choice(n_cells, n_divisions, replace=False)
-    divide_at = {int(c): int(t) for c, t in zip(mothers, rng.integers(4, n_frames - 4, n_divisions))}
-    rows, next_cell = [], n_cells
-    for t in range(n_frames):
-        moved = []
-        for label, (cell, y, x) in enumerate(alive, start=1):
-            dividing = divide_at.get(cell) == t
-            rows.append({"frame": t, "label": label, "pos_z": 0.0, "pos_y": y, "pos_x": x, "kind": "one",
-                         "p_division": 0.9 if dividing else float(rng.uniform(0.0, 0.05)), "cell": cell})
-            if dividing:
-                for side_ in (-1, 1):
-                    drift[next_cell] = drift[cell]
-                    moved.append((next_cell, y + 6 * side_ + rng.normal(0, noise), x + rng.normal(0, noise)))
-                    next_cell += 1
-            else:
-                dy, dx = drift[cell] + rng.normal(0, noise, 2)
-                moved.append((cell, y + dy, x + dx))
-        alive = moved
-    table = pd.DataFrame(rows)
-    if n_missing:
-        can_miss = np.flatnonzero((table["frame"] > 0) & (table["frame"] < n_frames - 1) & (table["p_division"] < 0.5))
-        table = table.drop(index=rng.choice(can_miss, n_missing, replace=False))
-    false = [{"frame": int(rng.integers(0, n_frames)), "label": 1000 + i, "pos_z": 0.0,
-              "pos_y": float(rng.uniform(10, FIELD - 10)), "pos_x": float(rng.uniform(10, FIELD - 10)),
-              "kind": "false", "p_division": 0.0, "cell": -1} for i in range(n_false)]
-    table = pd.concat([table, pd.DataFrame(false)], ignore_index=True)
-    table = table[~table["frame"].isin(list(gap_frames))]
-    probs = np.array([_KIND_PROBS[k] for k in table["kind"]], dtype=float).reshape(-1, 3)
-    probs += rng.uniform(0, 0.03, probs.shape)
-    probs /= probs.sum(axis=1, keepdims=True)
-    for k in range(3):
-        table[f"p_count_{k}"] = probs[:, k]
-    pos = table[["pos_y", "pos_x"]].to_numpy()
-    border = np.minimum(pos, FIELD - pos).min(axis=1).clip(0)
-    table = table.assign(border_distance=border, border_distance_yx=border).drop(columns=["kind"])
-    return table.sort_values(["frame", "label"], ignore_index=True)
 
 
 def single_window(n_frames):

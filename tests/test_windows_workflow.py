@@ -16,7 +16,7 @@ import pytest
 import tifffile
 
 from conftest import ROOT
-from test_workflow import SMALL_DEMO, assert_stops_before_any_job, snakemake
+from workflow_helpers import SMALL_DEMO, assert_stops_before_any_job, snakemake
 
 WINDOWED = ["frames_per_job=2", "window_size=4", "overlap=1"]  # 8 frames → windows [0,4), [3,7), [4,8)
 WINDOWS = ["0000-0003", "0003-0006", "0004-0007"]

@@ -1,8 +1,6 @@
 """The workflow as a user runs it: dry runs, lint, bad config, and real runs on the demo and on tiny inputs."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
@@ -11,19 +9,9 @@ import pandas as pd
 import pytest
 import tifffile
 
-from conftest import ROOT, require_shared
+from conftest import require_shared
 from lineageflow.io import read_chunk
-
-SMALL_DEMO = "demo={n_frames: 8, n_cells: 6, seed: 3}"
-
-
-def snakemake(*args, cwd=ROOT, check=True):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2", *args]
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    proc.text = proc.stdout + proc.stderr  # Snakemake reports jobs on stdout in dry runs, on stderr in real ones
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-    return proc
+from workflow_helpers import SMALL_DEMO, assert_stops_before_any_job, snakemake
 
 
 def test_dry_run_demo():
@@ -55,17 +43,6 @@ def test_integral_floats_on_the_command_line_are_integers(tmp_path):
     proc = snakemake("-n", "--config", f"out={tmp_path / 'out'}", SMALL_DEMO, "window_size=6.0", "overlap=2.0",
                      "frames_per_job=4.0")
     assert "track_window" in proc.stdout and "Traceback" not in proc.stdout + proc.stderr
-
-
-def assert_stops_before_any_job(tmp_path, config, words):
-    """A dry run with this config fails with one `lineageflow:` line holding all ``words``, and writes nothing."""
-    proc = snakemake("-n", "--config", f"out={tmp_path / 'out'}", *config, check=False)
-    assert proc.returncode != 0
-    message = [line for line in proc.stderr.splitlines() if line.startswith("lineageflow:")]
-    assert len(message) == 1, proc.stderr
-    for w in words:
-        assert w in message[0], message[0]
-    assert not (tmp_path / "out").exists()
 
 
 @pytest.fixture(scope="module")
