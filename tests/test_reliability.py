@@ -57,3 +57,17 @@ def test_workflow_export_job_cleans_what_a_killed_export_left(tmp_path):
     (stale / "bdv.h5").write_bytes(b"\0" * 100)
     snakemake("--forcerun", "export_mamut", *config)
     assert not stale.exists() and (out / "mamut" / "mamut.xml").exists()
+
+
+def test_corrupt_report_history_is_set_aside(tmp_path, caplog):
+    """A truncated report/history.json (full disk) no longer stops the report with a JSONDecodeError naming no
+    file: it is set aside with a warning naming it, and a new history starts."""
+    from lineageflow import report
+
+    path = tmp_path / "history.json"
+    path.write_text('[{"run": 1, "TRA": {"a": 0.9}}, {"run": 2, "TR')
+    history = report.append_history(path, [], {"x": 1})
+    assert [h["run"] for h in history] == [1]
+    assert (tmp_path / "history.json.corrupt-1").read_text().endswith('"TR')
+    assert "history.json is not a report history" in caplog.text and "corrupt-1" in caplog.text
+    assert [h["run"] for h in report.append_history(path, [], {"x": 1})] == [1, 2]

@@ -24,6 +24,7 @@ import html
 import importlib.metadata
 import io
 import json
+import logging
 import platform
 import re
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ import pandas as pd
 
 from .atomic import atomic_path
 from .errors import InputError
+
+log = logging.getLogger("lineageflow")
 
 ACCURACY_KEYS = ("TRA", "DET", "LNK", "division_precision", "division_recall", "division_f1")
 SECTIONS = {
@@ -336,10 +339,31 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+def _read_history(path: Path) -> list[dict]:
+    """The history so far; a file that does not parse as one (truncated by a full disk, edited by hand) is set aside
+    as ``history.json.corrupt-N`` with a warning, and a new history starts."""
+    if not path.exists():
+        return []
+    try:
+        history = json.loads(path.read_text())
+        if not (isinstance(history, list) and all(isinstance(h, dict) and isinstance(h.get("run"), int)
+                                                  for h in history)):
+            raise ValueError("not a list of runs")
+        return history
+    except (ValueError, UnicodeDecodeError) as exc:
+        n = 1
+        while path.with_name(f"{path.name}.corrupt-{n}").exists():
+            n += 1
+        aside = path.with_name(f"{path.name}.corrupt-{n}")
+        path.rename(aside)
+        log.warning("%s is not a report history (%s); set aside as %s, a new history starts", path, exc, aside.name)
+        return []
+
+
 def append_history(path: str | Path, runs: list[RunData], config: dict) -> list[dict]:
     """Add this report's TRA per dataset to the history file (a run counter, no date) and return all entries."""
     path = Path(path)
-    history = json.loads(path.read_text()) if path.exists() else []
+    history = _read_history(path)
     entry = {"run": (history[-1]["run"] + 1) if history else 1, "config_hash": config_hash(config),
              "lineageflow": _version("lineageflow"),
              "TRA": {r.name: (r.metrics or {}).get("TRA") for r in runs}}
