@@ -3,6 +3,7 @@ import sys
 
 from lineageflow import config as lf_config
 from lineageflow import inputs as lf_inputs
+from lineageflow import outlock as lf_outlock
 from lineageflow import solvers as lf_solvers
 from lineageflow.errors import LineageflowError
 from lineageflow.plan import frame_chunks
@@ -21,6 +22,8 @@ def _resolve_run(cfg):
         note = plan_note(run.n_frames, valid["window_size"], valid["overlap"])
         if note:
             sys.stderr.write(f"lineageflow: note: {note}\n")
+        if workflow.is_main_process and lf_outlock.executes(sys.argv):
+            lf_outlock.hold(run.out)  # one run per OUT, whatever folder it was started from
         return valid, run, chunks, windows
     except LineageflowError as exc:
         sys.stderr.write(f"lineageflow: {exc}\n")

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 
 from conftest import ROOT
 from workflow_helpers import snakemake
@@ -71,3 +72,30 @@ def test_corrupt_report_history_is_set_aside(tmp_path, caplog):
     assert (tmp_path / "history.json.corrupt-1").read_text().endswith('"TR')
     assert "history.json is not a report history" in caplog.text and "corrupt-1" in caplog.text
     assert [h["run"] for h in report.append_history(path, [], {"x": 1})] == [1, 2]
+
+
+def test_two_runs_on_one_output_folder_are_locked_against_each_other(tmp_path):
+    """Snakemake locks its working directory; OUT itself is locked too, so a second run on the same OUT started
+    from another folder stops with one line naming the holder, and the first run is unharmed."""
+    out = tmp_path / "out"
+    config = ["--config", f"out={out}", "demo={n_frames: 6, n_cells: 3, seed: 2}", "frames_per_job=3"]
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "1", *config]
+    first = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lock = out / ".lineageflow.lock"
+        for _ in range(600):  # the first run holds the lock once its Snakefile is read
+            if lock.exists() and lock.read_text().startswith("pid"):
+                break
+            time.sleep(0.1)
+        other = tmp_path / "elsewhere"
+        other.mkdir()
+        second = subprocess.run(cmd, cwd=other, capture_output=True, text=True)
+        assert first.poll() is None, "the first run ended before the second started; the test proves nothing"
+        assert second.returncode != 0
+        assert f"output folder {out} is in use by another lineageflow run (pid {first.pid}" in second.stderr
+        # a dry run does not take the lock
+        assert subprocess.run([*cmd, "-n"], cwd=other, capture_output=True, text=True).returncode == 0
+    finally:
+        _, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err[-2000:]
+    snakemake(*config)  # the lock ends with its process

@@ -1,0 +1,50 @@
+"""One run at a time per output folder: Snakemake locks its working directory, not OUT, so two runs started from
+different folders on the same OUT would write the same files. The main Snakemake process holds an advisory lock
+on ``OUT/.lineageflow.lock`` for its lifetime (released by the kernel when it ends, even when killed)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from .errors import InputError
+
+LOCK_NAME = ".lineageflow.lock"
+_held: dict[str, object] = {}  # OUT → open lock file, kept open for the process's lifetime
+
+
+def hold(out: str | Path) -> None:
+    """Lock ``out`` for this process, or raise naming the process that holds it."""
+    out = Path(out)
+    key = str(out.resolve())
+    if key in _held:
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    fh = open(out / LOCK_NAME, "a+")
+    try:
+        fcntl.lockf(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.seek(0)
+        holder = fh.read().strip() or "another process"
+        fh.close()
+        raise InputError(f"output folder {out} is in use by another lineageflow run ({holder}); wait for it to "
+                         f"finish, or choose another 'out'") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"pid {os.getpid()} on {os.uname().nodename}\n")
+    fh.flush()
+    _held[key] = fh
+
+
+NO_EXECUTION = {"-n", "--dry-run", "--dryrun", "--lint", "--unlock", "--list", "-l", "--list-rules",
+                "--list-target-rules", "--summary", "-S", "--detailed-summary", "-D", "--dag", "--rulegraph",
+                "--filegraph", "--d3dag", "--report", "--cleanup-metadata", "--list-changes", "--lc",
+                "--list-input-changes", "--li", "--list-params-changes", "--lp", "--list-code-changes", "--lt",
+                "--containerize", "--export-cwl", "--print-compilation", "--version", "-v", "--help", "-h",
+                "--delete-all-output", "--delete-temp-output", "--archive", "--conda-create-envs-only"}
+
+
+def executes(argv: list[str]) -> bool:
+    """Whether this Snakemake command line runs jobs (a dry run, lint, unlock, listing or graph does not)."""
+    return not any(a in NO_EXECUTION or a.split("=", 1)[0] in NO_EXECUTION for a in argv[1:])
