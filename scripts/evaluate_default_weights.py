@@ -6,7 +6,7 @@ from _helpers import run
 
 from lineageflow import learn, retrack, windows
 from lineageflow.evaluate import evaluate_ctc, write_metrics
-from lineageflow.io import LabelChunks, open_movie, read_tables
+from lineageflow.io import LabelChunks, open_movie, read_tables, recorded_path
 
 log = logging.getLogger("lineageflow")
 
@@ -27,6 +27,8 @@ def main(smk):
                          voxel_size=p.voxel_size, seed=p.seed, raw_at=raw_at, out_dir=smk.output.ctc)
     metrics = evaluate_ctc(smk.output.ctc, p.gt)
     log.info("default weights: %s", {k: metrics[k] for k in ("TRA", "DET", "LNK", "division_f1") if k in metrics})
+    for key in ("gt_dir", "pred_dir"):
+        metrics[key] = recorded_path(metrics[key], p.out)
     write_metrics(smk.output.metrics, metrics)
 
 

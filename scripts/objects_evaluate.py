@@ -7,7 +7,7 @@ from _helpers import run
 
 from lineageflow import groundtruth, seg_metrics
 from lineageflow.atomic import atomic_path
-from lineageflow.io import read_chunk
+from lineageflow.io import read_chunk, recorded_path
 
 log = logging.getLogger("lineageflow")
 
@@ -22,7 +22,7 @@ def main(smk):
             if t in masks:
                 gt = groundtruth.read_mask(masks[t], tuple(smk.params.shape))
                 per_frame.append(seg_metrics.iou_matches(lab, gt) | {"frame": t})
-    summary = seg_metrics.summarize(per_frame) | {"gt": smk.params.gt, "per_frame": per_frame}
+    summary = seg_metrics.summarize(per_frame) | {"gt": recorded_path(smk.params.gt, smk.params.out), "per_frame": per_frame}
     log.info("objects %d vs GT %d; GT matched IoU>0.5: %.4f", summary["n_pred"], summary["n_gt"],
              summary["matched_fraction"])
     with atomic_path(smk.output[0]) as tmp:

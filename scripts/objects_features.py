@@ -7,7 +7,7 @@ import pandas as pd
 from _helpers import run
 
 from lineageflow import features
-from lineageflow.io import open_movie, read_chunk, write_table
+from lineageflow.io import open_movie, read_chunk, recorded_path, write_table
 
 log = logging.getLogger("lineageflow")
 
@@ -27,7 +27,7 @@ def main(smk):
         tables.append(features.object_features(lab, image, frame=t, voxel_size=smk.params.voxel_size,
                                                source=f"{smk.input.labels} frame {t}"))
     table = pd.concat(tables, ignore_index=True)
-    meta = {"movie": raw["path"], "dataset": raw["dataset"], "n_frames": movie.n_frames,
+    meta = {"movie": recorded_path(raw["path"], smk.params.out), "dataset": raw["dataset"], "n_frames": movie.n_frames,
             "spatial_shape": list(movie.spatial_shape), "voxel_size": list(smk.params.voxel_size),
             "frames": [t0, t0 + len(labels)]}
     write_table(smk.output[0], table, meta)

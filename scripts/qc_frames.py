@@ -7,7 +7,7 @@ from _helpers import run
 
 from lineageflow import qc
 from lineageflow.errors import InputError
-from lineageflow.io import open_movie, read_chunk, write_table
+from lineageflow.io import open_movie, read_chunk, recorded_path, write_table
 
 log = logging.getLogger("lineageflow")
 
@@ -50,7 +50,7 @@ def main(smk):
         rows.append(qc.frame_qc(image, probability_at(t), labels[t - l0], frame=t, band=tuple(smk.params.band)))
         log.info("frame %d: %d objects, margin %.3f, uncertain %.3f", t, rows[-1]["n_objects"],
                  rows[-1]["mean_probability_margin"], rows[-1]["uncertain_fraction"])
-    write_table(smk.output[0], qc.frames_table(rows), {"movie": raw["path"], "frames": [t0, t1]})
+    write_table(smk.output[0], qc.frames_table(rows), {"movie": recorded_path(raw["path"], smk.params.out), "frames": [t0, t1]})
 
 
 if __name__ == "__main__":

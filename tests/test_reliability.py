@@ -99,3 +99,24 @@ def test_two_runs_on_one_output_folder_are_locked_against_each_other(tmp_path):
         _, err = first.communicate(timeout=600)
     assert first.returncode == 0, err[-2000:]
     snakemake(*config)  # the lock ends with its process
+
+
+def test_runs_into_different_folders_write_the_same_bytes(tmp_path):
+    """Paths inside OUT are recorded relative to it (eval JSON, table metadata, normalisation levels), so the same
+    input and config give byte-identical files whatever OUT is called. Not compared: the lock file, the QC plot
+    (titled with the folder's name), solver timings in solution.json, logs and benchmark files."""
+    config = ["demo={n_frames: 6, n_cells: 4, seed: 2}", "frames_per_job=3"]
+    for name in ("a", "b"):
+        snakemake("--config", f"out={tmp_path / name}", *config)
+    a, b = tmp_path / "a", tmp_path / "b"
+    skip = {".lineageflow.lock", "qc.png", "solution.json", ".snakemake_timestamp", "classifier.pkl"}
+    compared = 0
+    for f in sorted(a.rglob("*")):
+        rel = f.relative_to(a)
+        if f.is_dir() or f.name in skip or rel.parts[0] in ("logs", "benchmarks"):
+            continue
+        assert (b / rel).read_bytes() == f.read_bytes(), rel
+        compared += 1
+    assert compared > 40
+    metrics = (a / "eval" / "metrics.json").read_text()
+    assert '"gt_dir": "demo/01_GT"' in metrics and '"pred_dir": "ctc"' in metrics and str(tmp_path) not in metrics

@@ -23,6 +23,15 @@ _FRAME_RE = re.compile(r"^(?:t|mask|man_seg|man_track)(\d+)\.tiff?$")
 _AXES_RE = re.compile(r"^[tczyx]+$")
 
 
+def recorded_path(path: str | Path, out: str | Path) -> str:
+    """A path as written into a run's own files: relative to OUT when it lies inside OUT (the demo's movie, the CTC
+    export), so two runs into different folders write the same bytes; else as given."""
+    try:
+        return Path(path).resolve().relative_to(Path(out).resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def frame_number(name: str) -> int | None:
     """Frame index of a CTC-style file name (t012.tif, mask012.tif, man_seg012.tif), or None."""
     m = _FRAME_RE.match(name)
