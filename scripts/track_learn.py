@@ -6,7 +6,7 @@ import pandas as pd
 from _helpers import run
 
 from lineageflow import annotations, classifiers, groundtruth, learn, learn_data, normalise, pixels, segment, windows
-from lineageflow.io import LabelChunks, open_movie, read_tables
+from lineageflow.io import LabelChunks, open_movie, read_tables, recorded_path
 
 log = logging.getLogger("lineageflow")
 
@@ -79,6 +79,7 @@ def main(smk):
     errors = {name: learn.training_errors(exs, w, tracking["solver"], tracking["gap"])
               for name, w in (("default", learn.DEFAULT_WEIGHTS), ("learned", result["weights"]))}
     log.info("errors on the training data: %s", errors)
+    data["source"] = data["source"].replace(str(p.annotation), recorded_path(p.annotation, p.out))
     learn.write_weights(smk.output[0], result | {"training_errors": errors},
                         data | {"cross_fit": learn_cfg["cross_fit"] if p.source in ("gt", "train") else 0})
 
