@@ -137,7 +137,8 @@ def classify_annotation_inputs():
 def classify_pixel_classifier():
     """A training sequence's objects are made with the pixel classifier trained on it, and so are the objects of
     its augmented copies (config pixels.augment), which the count classifier also learns from."""
-    augmented = any(v for k, v in config["pixels"]["augment"].items() if k != "seed")
+    augmented = any(v for section in (config["pixels"]["augment"], config["classify"]["augment"])
+                    for k, v in section.items() if k != "seed")
     if RUN.classify_from == "train" or (augmented and RUN.train_from == "gt" and RUN.classify_from == "gt"
                                         and RUN.objects_from == "pixels"):
         return f"{OUT}/pixels/classifier.pkl"

@@ -13,16 +13,22 @@ log = logging.getLogger("lineageflow")
 
 
 def augmented_examples(p, clf):
-    """Count examples from the pixel classifier's augmented training copies (none without augmentation)."""
+    """Count examples from augmented copies of the pixel classifier's ground-truth training frames: the copies the
+    forest was trained on (pixels.augment), else those of classify.augment; none without either."""
     training = clf.training or {}
-    if not training.get("augmentation") or not training.get("gt_frames"):
+    if not training.get("gt_frames"):
         return []
+    if training.get("augmentation"):
+        augmentation = Augmentation(**training["augmentation"])
+    else:
+        augmentation = Augmentation.from_config(p.classify["augment"])
+        if augmentation is None:
+            return []
     gt_frames = training["gt_frames"]
     movie = open_movie(p.train_raw, dataset=p.dataset, axes=p.axes, what="training movie")
     extra = list(segment.augmented_count_examples(
         movie, clf, segment.resolved_objects(p.objects, clf), p.voxel_size, gt_dir=gt_frames["gt"],
-        frames=gt_frames["frames"],
-        augmentation=Augmentation(**training["augmentation"]), channel=p.channel))
+        frames=gt_frames["frames"], augmentation=augmentation, channel=p.channel))
     log.info("count classifier: %d objects from %d augmented copies of frames %s", sum(len(e[0]) for e in extra),
              len(extra), gt_frames["frames"])
     return extra

@@ -43,3 +43,20 @@ def test_frame_normalisation_and_augmentation_reach_both_classifiers(tmp_path):
     table, _ = read_tables(sorted((out / "objects" / "features").glob("*.parquet")))
     assert count.info["n_samples"] == len(table) + int(found.group(1))
     assert json.loads((out / "eval" / "metrics.json").read_text())["TRA"] >= 0.9
+
+
+def test_count_classifier_alone_learns_from_augmented_copies(tmp_path):
+    """classify.augment: the forest is trained on the original frames only, the count classifier also on the
+    objects of low-contrast copies of those frames (noise objects labelled as false detections)."""
+    out = tmp_path / "out"
+    snakemake("--config", f"out={out}", "demo={n_frames: 8, n_cells: 6, seed: 3}",
+              "classify={augment: {contrast: [0.3, 0.2], seed: 1}}")
+    clf = pixels.load(out / "pixels" / "classifier.pkl")
+    assert clf.training["augmentation"] is None  # the forest saw no copy
+    frames = clf.training["gt_frames"]["frames"]
+    log = (out / "logs" / "classify_train.log").read_text()
+    found = re.search(r"count classifier: (\d+) objects from (\d+) augmented copies of frames", log)
+    assert found and int(found.group(2)) == 2 * len(frames)
+    count = classifiers.load_optional(out / "classify" / "count_classifier.pkl", kind="count")
+    table, _ = read_tables(sorted((out / "objects" / "features").glob("*.parquet")))
+    assert count.info["n_samples"] == len(table) + int(found.group(1))
