@@ -288,8 +288,9 @@ def check_csv(path, lin, ndim):
 
 # --- GEFF ----------------------------------------------------------------------------------------------------------
 
-def check_geff(store, lin, voxel_size):
-    """geff's structure/data/segmentation validators pass, and geff and pycellin read our graph back."""
+def check_geff(store, lin, voxel_size, n_frames):
+    """geff's structure/data/segmentation validators pass, the segmentation has one frame per movie frame
+    (``n_frames``), and geff and pycellin read our graph back."""
     import geff
     from geff.core_io import read_to_memory
     from geff.validate import segmentation as segval
@@ -310,7 +311,7 @@ def check_geff(store, lin, voxel_size):
     (rel,) = meta.related_objects
     assert (rel.type, rel.node_prop) == ("labels", "seg_id")
     seg = zarr.open_array(str((Path(graph_path) / rel.path).resolve()), mode="r")
-    assert seg.shape[0] == N_FRAMES or seg.shape[0] >= 1
+    assert seg.shape[0] == n_frames
     seg = seg[:]
     scale = meta.extra["lineageflow"]["segmentation_scale"]
     assert scale == [1.0, *voxel_size]

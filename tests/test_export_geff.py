@@ -20,7 +20,7 @@ def test_validators_and_readers(tmp_path, ndim):
     assert summary == {"n_nodes": ours["spots"], "n_edges": ours["edges"], "n_divisions": ours["divisions"],
                        "n_lineages": ours["lineages"]}
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [SEGMENTATION, GRAPH]
-    seg, _ = check_geff(out, lin, vs)
+    seg, _ = check_geff(out, lin, vs, N_FRAMES)
     # the segmentation holds the lineage's objects under their track ids; the inactive object (20) is erased
     assert seg.dtype == np.uint32 and seg.shape == labels.shape
     for t in range(N_FRAMES):

@@ -133,12 +133,24 @@ def test_structure_tensor_of_ramp():
     np.testing.assert_allclose(st[10:30, 10:30, 1], 0.0, atol=1e-3)
 
 
-def test_dog_is_difference_of_smoothings():
+@pytest.mark.parametrize("scale", [0.7, 3.5])
+def test_dog_is_difference_of_smoothings(scale):
+    """DoG = G(σ') − G(0.66σ') of the pre-smoothed image (smoothed minus less smoothed), against scipy's
+    gaussian_filter with the same kernel radii (truncate = window) and mirror borders."""
     rng = np.random.default_rng(1)
     img = rng.random((30, 30)).astype(np.float32)
-    spec = FeatureSpec.from_names(["DifferenceOfGaussians:3.5"])
+    spec = FeatureSpec.from_names([f"DifferenceOfGaussians:{scale}"])
     f = compute_features(img, spec)[..., 0]
-    assert np.abs(f).max() > 0  # sign convention: G(σ) − G(0.66σ), smoothed minus less smoothed
+
+    def g(a, sigma, window):
+        return ndimage.gaussian_filter(a, sigma, mode="mirror", truncate=window)
+
+    # σ > 1: pre-smoothed with √(σ² − 1), filter at σ' = 1; σ ≤ 1: pre-smoothed with σ, filter at σ' = σ
+    pre_sigma, filter_sigma = (np.sqrt(scale**2 - 1), 1.0) if scale > 1 else (scale, scale)
+    pre = g(img.astype(np.float64), pre_sigma, 3.5)
+    expected = g(pre, filter_sigma, 2.0) - g(pre, 0.66 * filter_sigma, 2.0)
+    assert np.abs(expected).max() > 1e-3  # a real difference to compare, not two equal smoothings
+    np.testing.assert_allclose(f, expected, rtol=0, atol=1e-6)
     peak = np.zeros((31, 31), np.float32)
     peak[15, 15] = 1
     assert compute_features(peak, spec)[15, 15, 0] < 0

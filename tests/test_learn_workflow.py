@@ -16,7 +16,7 @@ from lineageflow.export.mamut import write_mamut_xml
 from lineageflow.features import object_features
 from lineageflow.lineage import ctc_to_solution, from_solution
 
-from workflow_helpers import snakemake
+from workflow_helpers import copy_run, snakemake
 
 DEMO = "demo={n_frames: 20, n_cells: 10, seed: 3}"
 
@@ -45,19 +45,22 @@ def test_learned_weights_are_written_and_used(learned_run):
     assert "weights [10.0, 10.0, 10.0, 500.0, 500.0]" in (learned_run / "logs" / "evaluate_default_weights.log").read_text()
 
 
-def test_report_shows_learned_and_default_weights(learned_run):
-    snakemake("report", "--config", f"out={learned_run}", DEMO, "window_size=10", "overlap=4",
-              "tracking={weights: learned}")
-    page = (learned_run / "report" / "report.html").read_text()
+def test_report_shows_learned_and_default_weights(learned_run, tmp_path):
+    # the report is made in a copy of the run: learned_run stays as its fixture made it for the other tests
+    out = copy_run(learned_run, tmp_path)
+    proc = snakemake("report", "--config", f"out={out}", DEMO, "window_size=10", "overlap=4",
+                     "tracking={weights: learned}")
+    assert "track_learn" not in proc.text and "track_window" not in proc.text  # the copied run is reused
+    page = (out / "report" / "report.html").read_text()
     section = page[page.index('id="weights"'):]
-    doc = json.loads((learned_run / "track" / "weights.json").read_text())
+    doc = json.loads((out / "track" / "weights.json").read_text())
     assert "Learned tracking weights" in page and "learnt (detection = 10)" in section
     assert f"{doc['weights'][0]:.4f}" in section and "500.0000" in section
     assert "training loss" in section and "data:image/png;base64," in section
     assert "wrong divisions" in section and doc["training_errors"]["learned"]["loss"] <= doc["training_errors"][
         "default"]["loss"]
-    learned = json.loads((learned_run / "eval" / "metrics.json").read_text())
-    default = json.loads((learned_run / "eval" / "metrics_default_weights.json").read_text())
+    learned = json.loads((out / "eval" / "metrics.json").read_text())
+    default = json.loads((out / "eval" / "metrics_default_weights.json").read_text())
     row = re.search(r"<tr><td>default</td>(.*?)</tr><tr><td>learnt</td>(.*?)</tr>", section)
     assert row and f"{default['TRA']:.4f}" in row.group(1) and f"{learned['TRA']:.4f}" in row.group(2)
 

@@ -15,10 +15,9 @@ import pytest
 
 from conftest import ROOT, require_shared, skip_or_fail
 from lineageflow import report as R
-from workflow_helpers import snakemake
+from workflow_helpers import copy_run, snakemake
 
 DEMO = "demo={n_frames: 8, n_cells: 6, seed: 1}"
-SCREENSHOT_COPY = Path("/tmp/lineageflow-report-screenshot.png")
 
 
 # --- library units -----------------------------------------------------------------------------------------------
@@ -133,15 +132,22 @@ def test_report_has_every_section_embedded_images_and_the_metrics(demo_report):
         assert f"<td>{f['frame']}</td>" in quality
 
 
-def test_report_history_grows_and_figures_are_reproducible(demo_report):
-    lineage = (demo_report / "report" / "lineage_out.png").read_bytes()
-    snakemake("report", "--config", f"out={demo_report}", DEMO, "frames_per_job=4", "--forcerun", "report")
-    history = json.loads((demo_report / "report" / "history.json").read_text())
+def test_report_history_grows_and_figures_are_reproducible(demo_report, tmp_path):
+    # the second report run goes into a copy of the run (named "out" like it, as the figures are named after the
+    # folder): demo_report stays as its fixture made it, one report run, whichever tests run before or after
+    out = copy_run(demo_report, tmp_path)
+    lineage = (out / "report" / "lineage_out.png").read_bytes()
+    assert [h["run"] for h in json.loads((out / "report" / "history.json").read_text())] == [1]
+    proc = snakemake("report", "--config", f"out={out}", DEMO, "frames_per_job=4", "--forcerun", "report")
+    assert "pixels_predict" not in proc.text and "track_window" not in proc.text  # only the report is made again
+    history = json.loads((out / "report" / "history.json").read_text())
     assert [h["run"] for h in history] == [1, 2]
     assert history[0]["TRA"] == history[1]["TRA"]
-    page = (demo_report / "report" / "report.html").read_text()
+    page = (out / "report" / "report.html").read_text()
     assert _section(page, "history").count("<tr>") == 3  # header + two runs
-    assert (demo_report / "report" / "lineage_out.png").read_bytes() == lineage
+    assert (out / "report" / "lineage_out.png").read_bytes() == lineage
+    # the fixture's own report still has its one run
+    assert [h["run"] for h in json.loads((demo_report / "report" / "history.json").read_text())] == [1]
 
 
 def test_snakemake_report_collects_the_figures(demo_report, tmp_path):
@@ -186,8 +192,7 @@ def test_report_opens_in_headless_chromium(demo_report, tmp_path):
     errors = open_in_chromium(demo_report / "report" / "report.html", shot, tmp_path / "profile")
     assert errors == [], errors
     assert shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 20_000  # more than a blank page
-    shutil.copyfile(shot, SCREENSHOT_COPY)
-    print(f"screenshot: {SCREENSHOT_COPY}")
+    print(f"screenshot: {shot}")  # kept under pytest's basetemp (the last three runs), for a look by eye
 
 
 # --- benchmark datasets and bad input ----------------------------------------------------------------------------

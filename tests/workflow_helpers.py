@@ -2,8 +2,11 @@
 
 Shared by the workflow test files (import it; test files do not import each other)."""
 
+import shutil
 import subprocess
 import sys
+import uuid
+from pathlib import Path
 
 from conftest import ROOT
 
@@ -17,6 +20,19 @@ def snakemake(*args, cwd=ROOT, check=True):
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc
+
+
+def copy_run(out, tmp_path) -> Path:
+    """A copy of the run folder ``out`` (a module fixture's, which tests must not change) to run Snakemake on.
+
+    The copy has the same name, under a random folder in ``tmp_path``: Snakemake keeps its records of the jobs that
+    made each file (code, params, input) in the workflow's working directory ROOT, by path, and pytest's tmp_path
+    names come back when its numbering starts again (a fresh /tmp with the same checkout), so a copy at a path an
+    earlier session ran in would be judged by that session's records ("code has changed") and remade. At a path
+    never used, the copied files have no records: only missing files and modification times decide what runs."""
+    copy = Path(tmp_path) / uuid.uuid4().hex / Path(out).name
+    shutil.copytree(out, copy)
+    return copy
 
 
 def assert_stops_before_any_job(tmp_path, config, words):
