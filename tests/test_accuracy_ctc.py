@@ -36,12 +36,14 @@ def test_sim_windows_match_global(sim_global, tmp_path):
     """W = 20, O = 5 on the same detections: only tracking reruns, and TRA stays within 0.002 of the global solve."""
     seq, global_out, m_global = sim_global
     windowed = ["--config", f"input={seq}", "window_size=20", "overlap=5"]
-    # the plan on the global run's own folder (a dry run changes nothing; Snakemake's records of that folder are
-    # what would make a changed parameter rerun an upstream job) ...
+    # what the windowed config reruns is planned on the global run's own folder: a dry run changes nothing, and
+    # Snakemake's records of that folder (the params each job ran with) decide which jobs the new config touches
     plan = snakemake("-n", *windowed, f"out={global_out}")
-    # ... and the run in a copy of it, so that sim_global stays the global run for the other tests
+    # the run itself goes into a copy, so that sim_global stays the global run for the other tests. The copy has no
+    # records, so no changed param reruns anything there: its window jobs are forced (what the plan shows for the
+    # real folder), and the jobs before them must still not run
     out = copy_run(global_out, tmp_path)
-    proc = snakemake(*windowed, f"out={out}")
+    proc = snakemake(*windowed, f"out={out}", "--forcerun", "track_window")
     for text in (plan.text, proc.text):
         assert "track_window" in text and "track_stitch" in text
         for upstream in ("pixels_predict", "objects_features", "classify_apply"):

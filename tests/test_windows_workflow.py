@@ -1,6 +1,7 @@
 """Tracking on time windows through the workflow: the plan, bad window configs, an empty window, a solve that
 hits its time limit, and a killed window job that a rerun of the same command completes (only what is missing)."""
 
+import contextlib
 import json
 import os
 import re
@@ -200,7 +201,8 @@ def test_killed_window_job_reruns_only_what_is_missing(windowed, tmp_path):
     finally:
         if proc.poll() is None:  # a failed assertion above: end the run this test started, and its jobs
             for child in psutil.Process(proc.pid).children(recursive=True):
-                child.kill()
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    child.kill()
             proc.kill()
             proc.wait()
     missing = [w for w in WINDOWS if w not in solved()]

@@ -1,4 +1,5 @@
-"""Running the workflow from tests: the Snakemake command, the small demo config, and the bad-config check.
+"""Running the workflow from tests: the Snakemake command, the small demo config, copying a run, and the bad-config
+check.
 
 Shared by the workflow test files (import it; test files do not import each other)."""
 
@@ -25,11 +26,12 @@ def snakemake(*args, cwd=ROOT, check=True):
 def copy_run(out, tmp_path) -> Path:
     """A copy of the run folder ``out`` (a module fixture's, which tests must not change) to run Snakemake on.
 
-    The copy has the same name, under a random folder in ``tmp_path``: Snakemake keeps its records of the jobs that
-    made each file (code, params, input) in the workflow's working directory ROOT, by path, and pytest's tmp_path
-    names come back when its numbering starts again (a fresh /tmp with the same checkout), so a copy at a path an
-    earlier session ran in would be judged by that session's records ("code has changed") and remade. At a path
-    never used, the copied files have no records: only missing files and modification times decide what runs."""
+    Snakemake keeps its records of the jobs that made each file (code, params, input) in the workflow's working
+    directory ROOT, by path. The copy has the same name as ``out``, under a random folder of ``tmp_path``: pytest's
+    tmp_path names come back when its numbering starts again (an emptied /tmp, the same checkout), and a copy at a
+    path an earlier session ran in would be judged by that session's records. At a path never used the copied files
+    have no records: missing files and modification times decide what runs (and a changed param reruns nothing, so
+    a test forces the jobs it means to rerun)."""
     copy = Path(tmp_path) / uuid.uuid4().hex / Path(out).name
     shutil.copytree(out, copy)
     return copy
