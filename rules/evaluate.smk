@@ -8,7 +8,7 @@ rule evaluate_tracking:
     output:
         f"{OUT}/eval/metrics.json",
     params:
-        out=OUT,  # paths inside OUT are recorded relative to it
+        out=lambda wildcards: OUT,  # paths inside OUT are recorded relative to it
         gt=RUN.eval_gt,
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
@@ -36,7 +36,7 @@ rule evaluate_default_weights:
         ctc=directory(f"{OUT}/compare/default_weights/ctc"),
         metrics=f"{OUT}/eval/metrics_default_weights.json",
     params:
-        out=OUT,  # paths inside OUT are recorded relative to it
+        out=lambda wildcards: OUT,  # paths inside OUT are recorded relative to it
         tracking=config["tracking"],
         window_size=config["window_size"],
         overlap=config["overlap"],

@@ -59,7 +59,7 @@ rule objects_features:
     output:
         f"{OUT}/objects/features/{{chunk}}.parquet",
     params:
-        out=OUT,  # paths inside OUT are recorded relative to it
+        out=lambda wildcards: OUT,  # paths inside OUT are recorded relative to it
         raw=raw_params(),
         voxel_size=RUN.voxel_size,
     resources:
@@ -82,7 +82,7 @@ rule objects_evaluate:
     output:
         f"{OUT}/eval/segmentation.json",
     params:
-        out=OUT,  # paths inside OUT are recorded relative to it
+        out=lambda wildcards: OUT,  # paths inside OUT are recorded relative to it
         gt=RUN.eval_gt,
         shape=RUN.spatial_shape,
     resources:

@@ -8,7 +8,7 @@ rule pixels_normalise:
     output:
         f"{OUT}/pixels/normalisation.json",
     params:
-        out=OUT,  # paths inside OUT are recorded relative to it
+        out=lambda wildcards: OUT,  # paths inside OUT are recorded relative to it
         raw=raw_params(),
         normalise=config["pixels"]["normalise"],
     resources:

@@ -11,7 +11,7 @@ rule qc_frames:
     output:
         f"{OUT}/qc/frames/{{chunk}}.parquet",
     params:
-        out=OUT,  # paths inside OUT are recorded relative to it
+        out=lambda wildcards: OUT,  # paths inside OUT are recorded relative to it
         frames=chunk_range,
         raw=raw_params(),
         external=RUN.objects_from == "probabilities",

@@ -7,7 +7,7 @@ rule track_learn:
     output:
         f"{OUT}/track/weights.json",
     params:
-        out=OUT,  # paths inside OUT are recorded relative to it
+        out=lambda wildcards: OUT,  # paths inside OUT are recorded relative to it
         source=RUN.learn_from,
         annotation=RUN.learn_gt,
         n_train_frames=RUN.learn_n_frames,
