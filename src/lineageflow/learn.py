@@ -22,9 +22,11 @@ count what they had to change.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,7 +34,9 @@ import scipy.optimize
 import scipy.sparse as sp
 
 from . import ilp
+from .atomic import atomic_path
 from .errors import InputError
+from .ilp_terms import TERM_NAMES
 
 log = logging.getLogger("lineageflow")
 
@@ -231,14 +235,19 @@ def learn_weights(examples: list[Example], settings: LearnSettings = LearnSettin
     }
 
 
+def _optimum(ex: Example, weights, solver: str, gap: float = 0.0) -> np.ndarray:
+    """The example's MILP optimum under ``weights`` (its solution vector)."""
+    c = np.asarray(np.asarray(weights, float) @ ex.features).ravel()
+    return ilp.solve_milp(replace(ex.model.milp, c=c), solver, gap=gap).x
+
+
 def training_errors(examples: list[Example], weights, solver: str = "auto", gap: float = 0.0) -> dict:
     """What the MILP's optimum under ``weights`` gets wrong on the training examples: node states, links and
     divisions that differ from the target (the Hamming loss by kind, and in total per object and link)."""
     wrong = {"states": 0, "links": 0, "divisions": 0}
     total = 0.0
     for ex in examples:
-        c = np.asarray(np.asarray(weights, float) @ ex.features).ravel()
-        x = ilp.solve_milp(replace(ex.model.milp, c=c), solver, gap=gap).x
+        x = _optimum(ex, weights, solver, gap)
         got, want = ex.model.cols.decode(x), ex.model.cols.decode(ex.target)
         wrong["states"] += int((got["count"] != want["count"]).sum())
         wrong["links"] += int(((got["flow"] > 0) != (want["flow"] > 0)).sum())
@@ -249,8 +258,7 @@ def training_errors(examples: list[Example], weights, solver: str = "auto", gap:
 
 def reproduces(ex: Example, weights, solver: str = "auto") -> float:
     """Hamming loss between the target and the MILP's optimum under ``weights`` (0 = reproduced)."""
-    c = np.asarray(np.asarray(weights, float) @ ex.features).ravel()
-    return ex.loss(ilp.solve_milp(replace(ex.model.milp, c=c), solver, gap=0.0).x)
+    return ex.loss(_optimum(ex, weights, solver))
 
 
 # ---------------------------------------------------------------- weights.json
@@ -260,11 +268,6 @@ DEFAULT_WEIGHTS = (10.0, 10.0, 10.0, 500.0, 500.0)
 
 def write_weights(path, result: dict, data: dict) -> None:
     """OUT/track/weights.json: the learnt weights, the training record and what they were learnt from."""
-    import json
-
-    from .atomic import atomic_path
-    from .ilp_terms import TERM_NAMES
-
     doc = {"weights": [float(v) for v in result["weights"]], "terms": list(TERM_NAMES),
            "default_weights": list(DEFAULT_WEIGHTS), **{k: v for k, v in result.items() if k != "weights"},
            "data": data}
@@ -274,9 +277,6 @@ def write_weights(path, result: dict, data: dict) -> None:
 
 def read_weights(path) -> list[float]:
     """The weights of a weights.json, checked."""
-    import json
-    from pathlib import Path
-
     try:
         w = json.loads(Path(path).read_text())["weights"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
