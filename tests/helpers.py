@@ -43,8 +43,9 @@ def count_frame(rng, shape=(128, 128)):
     return lab, raw, truth
 
 
-def random_tracking(seed: int, n_frames=5, per_frame=28):
-    """A random tracking problem (nodes, candidate edges) small enough for Gurobi's pip licence."""
+def random_tracking(seed: int, n_frames=5, per_frame=28, gap_links=False):
+    """A random tracking problem (nodes, candidate edges) small enough for Gurobi's pip licence; ``gap_links``
+    adds links from t to t+2 (and a ``frame_dst`` column)."""
     rng = np.random.default_rng(seed)
     size = 100.0
     xy = rng.uniform(0, size, (per_frame, 2))
@@ -67,6 +68,16 @@ def random_tracking(seed: int, n_frames=5, per_frame=28):
             for j in np.argsort(d[i])[:3]:
                 if d[i, j] < 20:
                     edges.append({"frame": t, "label_src": i + 1, "label_dst": int(j) + 1, "distance": d[i, j]})
+    if gap_links:
+        for e in edges:
+            e["frame_dst"] = e["frame"] + 1
+        for t in range(n_frames - 2):
+            d = np.linalg.norm(pos[t][:, None] - pos[t + 2][None], axis=2)
+            for i in range(per_frame):
+                for j in np.argsort(d[i])[:2]:
+                    if d[i, j] < 20:
+                        edges.append({"frame": t, "label_src": i + 1, "label_dst": int(j) + 1, "distance": d[i, j],
+                                      "frame_dst": t + 2})
     return pd.DataFrame(rows), pd.DataFrame(edges)
 
 

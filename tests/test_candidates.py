@@ -31,7 +31,20 @@ def test_voxel_size_is_honoured_through_physical_positions():
 def test_no_links_across_missing_frames_and_empty_input():
     t = table([(0, 1, 0, 0, 0), (2, 1, 0, 0, 0)])
     e = candidate_links(t)
-    assert e.empty and list(e.columns) == ["frame", "label_src", "label_dst", "distance"]
+    assert e.empty and list(e.columns) == ["frame", "label_src", "label_dst", "distance", "frame_dst"]
+
+
+def test_gap_links_reach_max_gap_frames_ahead():
+    # a cell in frames 0, 1 and 3 (frame 2 lost): max_gap 2 links 1 -> 3, not 0 -> 3
+    t = table([(0, 1, 0, 0, 0), (1, 1, 0, 0, 2), (3, 1, 0, 0, 5), (3, 2, 0, 0, 200)])
+    e = candidate_links(t, k=1, max_distance=10, max_gap=2)
+    assert e[["frame", "frame_dst", "label_src", "label_dst"]].values.tolist() == [[0, 1, 1, 1], [1, 3, 1, 1]]
+    # a link over g frames may be g · max_distance long; max_gap 3 also links 0 -> 3
+    e = candidate_links(t, k=1, max_distance=2.5, max_gap=3)
+    assert e[["frame", "frame_dst", "label_src", "label_dst"]].values.tolist() == [[0, 1, 1, 1], [0, 3, 1, 1], [1, 3, 1, 1]]
+    np.testing.assert_allclose(e["distance"], [2, 5, 3])
+    with pytest.raises(ConfigError, match="tracking.max_gap"):
+        candidate_links(t, max_gap=0)
 
 
 def test_bad_parameters():

@@ -247,7 +247,7 @@ def test_bad_params(kw, key):
 
 def test_params_from_dict_ignores_other_keys():
     p = ilp.TrackingParams.from_dict({"weights": [1, 2, 3, 4, 5], "max_count": 3, "solver": "cbc", "gap": 0.01})
-    assert p.weights == (1.0, 2.0, 3.0, 4.0, 5.0) and p.max_count == 3
+    assert p.weights == (1.0, 2.0, 3.0, 4.0, 5.0, ilp.GAP_WEIGHT) and p.max_count == 3
 
 
 def test_build_handles_large_models():

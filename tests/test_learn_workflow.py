@@ -141,7 +141,7 @@ def _labels_and_nodes():
     return lab, nodes
 
 
-TRACKING = {"weights": [10, 10, 10, 500, 500], "max_count": 2, "k_neighbours": 2, "max_distance": 30.0,
+TRACKING = {"weights": [10, 10, 10, 500, 500], "max_count": 2, "k_neighbours": 2, "max_distance": 30.0, "max_gap": 1,
             "solver": "highs", "gap": 0.0}
 
 

@@ -333,3 +333,25 @@ def test_merger_label_names_the_merger_each_part_came_from():
     again = resolve_mergers(nodes.assign(merger_label=7), edges, lambda t: images[t], (1.0, 1.0))
     assert (again.nodes.loc[~again.nodes["frame"].between(2, 4), "merger_label"] == 7).all()
     assert sorted(again.nodes.loc[again.nodes["frame"].between(2, 4), "merger_label"].unique()) == [1]
+
+
+def test_gap_links_into_a_merger_seed_its_split():
+    """Frame 1 lost: the two cells reach the merger of frame 2 over gap links 0 -> 2, which seed its split;
+    the gap links come out with their frame_dst and each cell keeps its side."""
+    centres, images, nodes, edges = _two_cells_2d()
+    e0 = edges[edges["frame"] == 0].merge(edges[edges["frame"] == 1], left_on="label_dst", right_on="label_src")
+    gap = pd.DataFrame({"frame": 0, "label_src": e0["label_src_x"], "label_dst": e0["label_dst_y"], "flow": 1,
+                        "frame_dst": 2})
+    rest = edges[edges["frame"] >= 2].assign(frame_dst=lambda e: e["frame"] + 1)
+    res = resolve_mergers(nodes[nodes["frame"] != 1], pd.concat([gap, rest], ignore_index=True),
+                          lambda t: images[t], (1.0, 1.0))
+    assert res.nodes.groupby("frame").size().tolist() == [2] * 6
+    g = res.edges[res.edges["frame_dst"] == 2]
+    assert len(g) == 2 and (g["frame"] == 0).all() and (g["flow"] == 1).all()
+    pos = res.nodes.set_index(["frame", "label"])["pos_x"]
+    for r in g.itertuples():  # the left cell of frame 0 goes to the left part of the split merger
+        left_src = pos.loc[0].idxmin() == r.label_src
+        left_dst = pos.loc[2].idxmin() == r.label_dst
+        assert left_src == left_dst
+    n_in = res.edges.groupby(["frame_dst", "label_dst"]).size()
+    assert n_in.max() == 1 and (res.nodes.loc[res.nodes["frame"] == 2, "merger_label"] > 0).all()

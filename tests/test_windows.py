@@ -198,7 +198,7 @@ def test_empty_window_is_not_solved():
     assert res.nodes.empty and res.edges.empty
     assert set(NODE_RESULT_COLUMNS) <= set(res.nodes.columns)
     assert {"frame", "label", "p_count_1", "border_distance"} <= set(res.nodes.columns)
-    assert list(res.edges.columns) == ["frame", "label_src", "label_dst", "flow"]
+    assert list(res.edges.columns) == ["frame", "label_src", "label_dst", "flow", "frame_dst"]
     s = res.summary
     assert s["status"] == "empty" and s["solver"] is None and s["gap"] is None
     assert s["objective"] == 0.0 and s["n_objects"] == 0 and s["frames"] == [5, 10]
@@ -214,16 +214,17 @@ def test_window_result_has_only_its_frames(start, stop):
     assert len(res.nodes) == len(inside)
     assert set(zip(res.nodes["frame"], res.nodes["label"])) == set(zip(inside["frame"], inside["label"]))
     assert res.nodes["frame"].between(start, stop - 1).all()
-    assert res.edges["frame"].between(start, stop - 2).all()  # links stay inside: frame t -> t + 1 < stop
+    assert res.edges["frame"].between(start, stop - 2).all()  # links stay inside: frame t -> t + g < stop
+    assert (res.edges["frame_dst"] > res.edges["frame"]).all() and (res.edges["frame_dst"] < stop).all()
     assert set(NODE_RESULT_COLUMNS) <= set(res.nodes.columns)
     assert res.summary["frames"] == [start, stop] and res.summary["status"] == "optimal"
     assert res.summary["solver"] == "highs" and res.summary["n_objects"] == len(inside)
     # the window solution is a valid lineage of its frames: conservation holds for every detection
     act = res.nodes.set_index(["frame", "label"])
-    inflow = res.edges.groupby(["frame", "label_dst"])["flow"].sum()
+    inflow = res.edges.groupby(["frame_dst", "label_dst"])["flow"].sum()
     outflow = res.edges.groupby(["frame", "label_src"])["flow"].sum()
     for (t, lab), r in act.iterrows():
-        assert inflow.get((t - 1, lab), 0) + r["appear"] == r["count"]
+        assert inflow.get((t, lab), 0) + r["appear"] == r["count"]
         assert outflow.get((t, lab), 0) + r["disappear"] == r["count"] + r["divide"]
 
 

@@ -24,6 +24,8 @@ Energy (what is minimised; constants go into the objective offset so the objecti
 * appearance  w_app · a_i · f_i, disappearance w_dis · d_i · f_i, with f_i = min(1, border_distance_i /
   border_width) (ilastik's border-aware width), and 0 in ``free_appearance_frames`` /
   ``free_disappearance_frames`` (default: the first / the last frame).
+* gap         w_gap · ((g_e − 1) + d_e / λ) for an active gap-closing link over g_e >= 2 frames (edges with
+  ``frame_dst`` > ``frame`` + 1; the transition term covers the frame-to-frame links only), 0 when inactive.
 
 Probabilities are clipped to [epsilon, 1 − epsilon] before −ln.
 
@@ -44,14 +46,19 @@ import scipy.sparse as sp
 
 from lineageflow import ilp_terms as terms
 from lineageflow import solvers
+from lineageflow.candidates import EDGE_KEY, dst_frame
 from lineageflow.errors import ConfigError, InputError
+
+# the gap weight when tracking.weights gives only the first five (configs and weights files from before gap links)
+GAP_WEIGHT = 100.0
 
 
 @dataclass
 class TrackingParams:
     """Energy weights and model options (ilastik's defaults)."""
 
-    weights: tuple = (10.0, 10.0, 10.0, 500.0, 500.0)  # transition, detection, division, appearance, disappearance
+    # transition, detection, division, appearance, disappearance, gap (5 given: the gap weight is GAP_WEIGHT)
+    weights: tuple = (10.0, 10.0, 10.0, 500.0, 500.0, 100.0)
     max_count: int = 2  # N: largest number of objects one detection may contain (>1 = merger)
     transition_lambda: float = 5.0  # λ in p = exp(−distance / λ), physical units (ilastik "transition parameter")
     division_threshold: float = 0.1  # division variables only where P(division) > threshold
@@ -64,12 +71,12 @@ class TrackingParams:
 
     def __post_init__(self) -> None:
         w = tuple(float(v) for v in np.ravel(self.weights)) if np.ndim(self.weights) else ()
-        if len(w) != 5 or not all(np.isfinite(w)) or min(w) < 0:
+        if len(w) not in (5, 6) or not all(np.isfinite(w)) or min(w) < 0:
             raise ConfigError(
-                "tracking.weights must be 5 non-negative numbers "
-                f"[transition, detection, division, appearance, disappearance], got {self.weights!r}"
+                "tracking.weights must be 6 non-negative numbers "
+                f"[transition, detection, division, appearance, disappearance, gap] (or the first 5), got {self.weights!r}"
             )
-        self.weights = w
+        self.weights = w if len(w) == 6 else (*w, GAP_WEIGHT)
         if not (isinstance(self.max_count, (int, np.integer)) and self.max_count >= 1):
             raise ConfigError(f"tracking.max_count must be an integer >= 1, got {self.max_count!r}")
         self.max_count = int(self.max_count)
@@ -108,6 +115,10 @@ class TrackingParams:
     def w_disappearance(self) -> float:
         return self.weights[4]
 
+    @property
+    def w_gap(self) -> float:
+        return self.weights[5]
+
 
 @dataclass
 class TrackingModel:
@@ -132,6 +143,11 @@ class TrackingModel:
     @property
     def div_nodes(self) -> np.ndarray:
         return self.cols.div_nodes
+
+    @property
+    def gap_links(self) -> np.ndarray:
+        """Whether each candidate link is a gap-closing one (over more than one frame)."""
+        return (self.edges["frame_dst"] - self.edges["frame"]).to_numpy() > 1
 
     def term(self, name: str) -> terms.Term:
         return self.terms[terms.TERM_NAMES.index(name)]
@@ -219,7 +235,7 @@ def _obj(nodes: pd.DataFrame, mask) -> str:
 def _edge(edges: pd.DataFrame, mask) -> str:
     i = np.flatnonzero(np.asarray(mask))[0]
     t, a, b = (int(edges[c].iat[i]) for c in ("frame", "label_src", "label_dst"))
-    return f"tracking edge (frame {t}, label {a}) -> (frame {t + 1}, label {b})"
+    return f"tracking edge (frame {t}, label {a}) -> (frame {int(dst_frame(edges)[i])}, label {b})"
 
 
 def _validate(nodes: pd.DataFrame, edges: pd.DataFrame, params: TrackingParams) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -254,14 +270,18 @@ def _validate(nodes: pd.DataFrame, edges: pd.DataFrame, params: TrackingParams) 
         frame=edges["frame"].astype(np.int64),
         label_src=edges["label_src"].astype(np.int64),
         label_dst=edges["label_dst"].astype(np.int64),
+        frame_dst=dst_frame(edges),
     )
+    back = edges["frame_dst"] <= edges["frame"]
+    if back.any():
+        raise InputError(f"{_edge(edges, back)} does not go forward in time")
     key = pd.MultiIndex.from_arrays([nodes["frame"], nodes["label"]])
     src = key.get_indexer(pd.MultiIndex.from_arrays([edges["frame"], edges["label_src"]]))
-    dst = key.get_indexer(pd.MultiIndex.from_arrays([edges["frame"] + 1, edges["label_dst"]]))
+    dst = key.get_indexer(pd.MultiIndex.from_arrays([edges["frame_dst"], edges["label_dst"]]))
     for arr, which in ((src, "source"), (dst, "target")):
         if (arr < 0).any():
             raise InputError(f"{_edge(edges, arr < 0)}: its {which} object is not in the nodes table")
-    dup = edges.duplicated(["frame", "label_src", "label_dst"])
+    dup = edges.duplicated(EDGE_KEY)
     if dup.any():
         raise InputError(f"{_edge(edges, dup)} appears more than once")
     dist = edges["distance"].to_numpy(float)
@@ -285,16 +305,19 @@ def _frames(value: Iterable[int] | int | None, default: int | None) -> np.ndarra
 
 def energy_terms(nodes: pd.DataFrame, edges: pd.DataFrame, params: TrackingParams, cols: terms.Columns,
                  free_appearance: np.ndarray, free_disappearance: np.ndarray) -> list[terms.Term]:
-    """The five unweighted terms, in the order of ``params.weights``."""
+    """The six unweighted terms, in the order of ``params.weights``."""
     eps = params.epsilon
     bd = nodes["border_distance"].to_numpy(float)
     fade = np.clip(bd / params.border_width, 0.0, 1.0) if params.border_width > 0 else np.ones(len(nodes))
+    dist = edges["distance"].to_numpy(float)
+    span = (edges["frame_dst"] - edges["frame"]).to_numpy(np.int64)
     return [
-        terms.transition(edges["distance"].to_numpy(float), params.transition_lambda, cols, eps),
+        terms.transition(dist, params.transition_lambda, cols, eps, np.flatnonzero(span == 1)),
         terms.detection(nodes[_count_columns(params.max_count)].to_numpy(float), cols, eps),
         terms.division(nodes["p_division"].to_numpy(float), cols, eps),
         terms.appearance(fade, free_appearance, cols),
         terms.disappearance(fade, free_disappearance, cols),
+        terms.gap(dist, span, params.transition_lambda, cols, np.flatnonzero(span > 1)),
     ]
 
 
@@ -417,6 +440,7 @@ def decode(model: TrackingModel, x: np.ndarray) -> tuple[pd.DataFrame, pd.DataFr
             "label_src": model.edges["label_src"].to_numpy()[active],
             "label_dst": model.edges["label_dst"].to_numpy()[active],
             "flow": v["flow"][active],
+            "frame_dst": model.edges["frame_dst"].to_numpy()[active],
         }
     )
     return nodes, edges.reset_index(drop=True)
@@ -429,8 +453,8 @@ def encode(model: TrackingModel, nodes: pd.DataFrame, edges: pd.DataFrame) -> np
     key = ["frame", "label"]
     nd = model.nodes[key].merge(nodes, on=key, how="left", validate="1:1")
     val = {c: nd[c].fillna(0).to_numpy(np.int64) for c in ("count", "appear", "disappear", "divide")}
-    ekey = ["frame", "label_src", "label_dst"]
-    e = model.edges[ekey].merge(edges[ekey + ["flow"]], on=ekey, how="left", validate="1:1")
+    edges = edges.assign(frame_dst=dst_frame(edges))
+    e = model.edges[EDGE_KEY].merge(edges[EDGE_KEY + ["flow"]], on=EDGE_KEY, how="left", validate="1:1")
     return model.cols.encode(**val, flow=e["flow"].fillna(0).to_numpy(np.int64))
 
 
@@ -486,10 +510,11 @@ def energy(model: TrackingModel, solution: TrackingSolution) -> float:
     if model.div_nodes.size:
         dv = nodes["divide"].fillna(0).to_numpy(np.int64)[model.div_nodes].clip(0, 1)
         total += model.weighted("division")[np.arange(model.div_nodes.size), dv].sum()
-    ekey = ["frame", "label_src", "label_dst"]
-    e = model.edges[ekey].merge(solution.edges[ekey + ["flow"]], on=ekey, how="left", validate="1:1")
+    sol_edges = solution.edges.assign(frame_dst=dst_frame(solution.edges))
+    e = model.edges[EDGE_KEY].merge(sol_edges[EDGE_KEY + ["flow"]], on=EDGE_KEY, how="left", validate="1:1")
     active = (e["flow"].fillna(0).to_numpy(float) > 0).astype(np.int64)
-    total += model.weighted("transition")[np.arange(model.n_edges), active].sum()
+    for name, links in (("transition", ~model.gap_links), ("gap", model.gap_links)):
+        total += model.weighted(name)[np.arange(int(links.sum())), active[links]].sum()
     return float(total)
 
 
@@ -519,9 +544,8 @@ def check_solution(model: TrackingModel, solution: TrackingSolution, rtol: float
     bad((appear < 0) | (disappear < 0), "negative appearance/disappearance")
     bad((divide < 0) | (divide > 1), "division not 0/1")
 
-    ekey = ["frame", "label_src", "label_dst"]
-    se = solution.edges
-    e = se.merge(model.edges[ekey + ["src", "dst"]], on=ekey, how="left", validate="1:1")
+    se = solution.edges.assign(frame_dst=dst_frame(solution.edges))
+    e = se.merge(model.edges[EDGE_KEY + ["src", "dst"]], on=EDGE_KEY, how="left", validate="1:1")
     if e["src"].isna().any():
         problems.append(f"{int(e['src'].isna().sum())} solution links are not candidate links")
         e = e.dropna(subset=["src"])

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 # the order of ``tracking.weights``
-TERM_NAMES = ("transition", "detection", "division", "appearance", "disappearance")
+TERM_NAMES = ("transition", "detection", "division", "appearance", "disappearance", "gap")
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,9 @@ class Columns:
     def names(self, nodes: pd.DataFrame, edges: pd.DataFrame) -> list[str]:
         """Readable column names (for written models)."""
         tl = [f"t{f}_l{lab}" for f, lab in zip(nodes["frame"].tolist(), nodes["label"].tolist())]
-        el = [f"t{f}_l{a}_l{b}" for f, a, b in
-              zip(edges["frame"].tolist(), edges["label_src"].tolist(), edges["label_dst"].tolist())]
+        fd = edges["frame_dst"].tolist() if "frame_dst" in edges.columns else [f + 1 for f in edges["frame"].tolist()]
+        el = [f"t{f}_l{a}_l{b}" + (f"_t{g}" if g != f + 1 else "") for f, a, b, g in
+              zip(edges["frame"].tolist(), edges["label_src"].tolist(), edges["label_dst"].tolist(), fd)]
         return ([f"s{k}_{t}" for t in tl for k in range(1, self.max_count + 1)]
                 + [f"app_{t}" for t in tl] + [f"dis_{t}" for t in tl]
                 + [f"div_{tl[i]}" for i in self.div_nodes.tolist()]
@@ -147,10 +148,19 @@ def detection(p_count: np.ndarray, cols: Columns, eps: float) -> Term:
     return _choice_term("detection", neglog(p_count, eps), cols.block("s"))
 
 
-def transition(distance: np.ndarray, lam: float, cols: Columns, eps: float) -> Term:
-    """−ln p_e if the link is active, −ln(1 − p_e) if not, p_e = exp(−distance / λ)."""
-    p = np.exp(-distance / lam)
-    return _choice_term("transition", np.column_stack([neglog(1 - p, eps), neglog(p, eps)]), cols.block("z"))
+def transition(distance: np.ndarray, lam: float, cols: Columns, eps: float, links: np.ndarray) -> Term:
+    """−ln p_e if the link is active, −ln(1 − p_e) if not, p_e = exp(−distance / λ); frame-to-frame links
+    (edge indices ``links``) only."""
+    p = np.exp(-distance[links] / lam)
+    return _choice_term("transition", np.column_stack([neglog(1 - p, eps), neglog(p, eps)]), cols.block("z")[links])
+
+
+def gap(distance: np.ndarray, span: np.ndarray, lam: float, cols: Columns, links: np.ndarray) -> Term:
+    """Gap-closing links (edge indices ``links``, over ``span`` >= 2 frames): an active one costs the frames it
+    skips plus its length in units of λ, (span − 1) + distance / λ; an inactive one costs nothing (unlike a
+    transition, whose inactive cost would reward bridging a cell that is present)."""
+    per = (span[links] - 1) + distance[links] / lam
+    return Term("gap", cols.block("z")[links], per, 0.0, np.column_stack([np.zeros(links.size), per]))
 
 
 def division(p_division: np.ndarray, cols: Columns, eps: float) -> Term:

@@ -14,7 +14,7 @@ Frames are processed in time order, so a merger's predecessors are already split
   is kept as one cell (count 1) and logged; it keeps one incoming and one outgoing link (the nearest).
 
 The result is a valid lineage: every object has count 1, at most one incoming and at most two outgoing
-links, links only t -> t+1. Every row gets a column ``merger_label``: the label of the merged object an
+links, links forward in time (t -> t+1, or t -> t+g for gap links, which keep their ``frame_dst``). Every row gets a column ``merger_label``: the label of the merged object an
 object was split from (its label in the input label image), 0 for objects that were not split out of a merger
 (ilastik's ``mergerLabelId``).
 """
@@ -34,6 +34,7 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
+from lineageflow.candidates import dst_frame
 from lineageflow.errors import ConfigError, InputError
 from lineageflow.features import FEATURE_COLUMNS, object_features
 
@@ -53,7 +54,7 @@ class MergerResult:
     """Tracking solution with every merger split: one row per cell, single-cell links."""
 
     nodes: pd.DataFrame  # every active object, count 1; new objects carry recomputed geometry; + merger_label
-    edges: pd.DataFrame  # frame (source), label_src, label_dst (+ flow = 1 if the input had it)
+    edges: pd.DataFrame  # frame (source), label_src, label_dst, frame_dst (+ flow = 1 if the input had it)
     new_labels: dict[int, np.ndarray] = field(default_factory=dict)  # frame -> relabelled image (changed only)
     n_split: int = 0  # mergers split into >= 2 objects
     log: list[str] = field(default_factory=list)
@@ -170,21 +171,22 @@ def resolve_mergers(
     # Largest label per frame over all rows (count-0 ones too: their label stays in the image).
     max_label = nodes.groupby("frame")["label"].max().astype(np.int64).to_dict()
 
-    ed = edges.sort_values(["frame", "label_src", "label_dst"], kind="stable").reset_index(drop=True)
+    ed = edges.assign(frame_dst=dst_frame(edges))
+    ed = ed.sort_values(["frame", "frame_dst", "label_src", "label_dst"], kind="stable").reset_index(drop=True)
     flows = ed["flow"].fillna(1).to_numpy().astype(np.int64) if "flow" in ed.columns else np.ones(len(ed), np.int64)
-    out_edges: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
-    for t, src, dst, f in zip(ed["frame"].to_numpy(np.int64), ed["label_src"].to_numpy(np.int64),
-                              ed["label_dst"].to_numpy(np.int64), flows):  # fmt: skip
-        t, src, dst, f = int(t), int(src), int(dst), int(f)
-        if (t, src) not in row_of or (t + 1, dst) not in row_of:
-            log.append(f"edge frame {t} label {src} -> {dst} dropped: an end is not an active object")
+    out_edges: dict[tuple[int, int], list[tuple[tuple[int, int], int]]] = defaultdict(list)
+    for t, src, dst, f, td in zip(ed["frame"].to_numpy(np.int64), ed["label_src"].to_numpy(np.int64),
+                                  ed["label_dst"].to_numpy(np.int64), flows, ed["frame_dst"].to_numpy(np.int64)):  # fmt: skip
+        t, src, dst, f, td = int(t), int(src), int(dst), int(f), int(td)
+        if (t, src) not in row_of or (td, dst) not in row_of:
+            log.append(f"edge frame {t} label {src} -> frame {td} label {dst} dropped: an end is not an active object")
             continue
         if f >= 1:
-            out_edges[(t, src)].append((dst, f))
+            out_edges[(t, src)].append(((td, dst), f))
 
-    # tokens[(t, label)]: cells entering that object, as (label of the cell's object in frame t-1, position).
-    tokens: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = defaultdict(list)
-    links: list[tuple[int, int, int]] = []
+    # tokens[(t, label)]: cells entering that object, as ((frame, label) of the cell's previous object, position).
+    tokens: dict[tuple[int, int], list[tuple[tuple[int, int], np.ndarray]]] = defaultdict(list)
+    links: list[tuple[int, int, int, int]] = []
     new_rows: list[dict] = []
     split_rows: set[int] = set()
     new_labels: dict[int, np.ndarray] = {}
@@ -199,7 +201,7 @@ def resolve_mergers(
         for i in rows.tolist():
             L, k = int(label_of[i]), int(count_of[i])
             toks = tokens.pop((t, L), [])
-            parts: list[tuple[int, np.ndarray]] = [(L, pos_of[i])]
+            parts: list[tuple[tuple[int, int], np.ndarray]] = [((t, L), pos_of[i])]
             if k >= 2:
                 if img is None:
                     img = np.asarray(labels_at(t))
@@ -230,7 +232,7 @@ def resolve_mergers(
                     for j in range(m):
                         p3 = np.zeros(3)
                         p3[off:] = pts[part == j].mean(axis=0)
-                        parts.append((int(labs[j]), p3))
+                        parts.append(((t, int(labs[j])), p3))
                         frame_parts.append((i, int(labs[j]), vox[part == j]))
                     split_rows.add(i)
                     n_split += 1
@@ -242,21 +244,21 @@ def resolve_mergers(
             part_pos = np.array([p for _, p in parts])
             pairs = _match(np.array([p for _, p in toks]), part_pos)
             for r, c in pairs:
-                links.append((t - 1, toks[r][0], parts[c][0]))
+                links.append((*toks[r][0], parts[c][0][1], t))
             if len(toks) > len(pairs):
                 lost = sorted({toks[r][0] for r in set(range(len(toks))) - {r for r, _ in pairs}})
-                log.append(f"frame {t} label {L}: {len(toks) - len(pairs)} incoming cell(s) from frame {t - 1} "
-                           f"label(s) {lost} not linked (object holds {len(parts)})")  # fmt: skip
+                log.append(f"frame {t} label {L}: {len(toks) - len(pairs)} incoming cell(s) from (frame, label) "
+                           f"{lost} not linked (object holds {len(parts)})")  # fmt: skip
             # Parts -> outgoing flow (one slot per unit of flow).
             outs = out_edges.get((t, L), [])
             if k == 1:
                 for dst, f in outs:  # flow 2 from a single object: a division into a merger, one token per sister
-                    tokens[(t + 1, dst)].extend([parts[0]] * f)
+                    tokens[dst].extend([parts[0]] * f)
             elif outs:
                 slots = [dst for dst, f in outs for _ in range(f)]
-                slot_pos = np.array([pos_of[row_of[(t + 1, dst)]] for dst in slots])
+                slot_pos = np.array([pos_of[row_of[dst]] for dst in slots])
                 for r, c in _match(part_pos, slot_pos):
-                    tokens[(t + 1, slots[c])].append(parts[r])
+                    tokens[slots[c]].append(parts[r])
 
         if frame_parts:
             new_img = _fit_dtype(new_img, next_label - 1)
@@ -332,30 +334,34 @@ def _assemble_nodes(nd: pd.DataFrame, split_rows: set[int], new_rows: list[dict]
 
 
 def _assemble_edges(edges: pd.DataFrame, links, nodes: pd.DataFrame, log: list[str]) -> pd.DataFrame:
-    e = pd.DataFrame(links, columns=["frame", "label_src", "label_dst"]).astype(np.int64)
-    e = e.drop_duplicates().sort_values(["frame", "label_src", "label_dst"]).reset_index(drop=True)
+    order = ["frame", "frame_dst", "label_src", "label_dst"]
+    e = pd.DataFrame(links, columns=["frame", "label_src", "label_dst", "frame_dst"]).astype(np.int64)
+    e = e.drop_duplicates().sort_values(order).reset_index(drop=True)
     # At most two children (a division): keep the nearest two. Only reachable with inconsistent input.
     pos = nodes.set_index(["frame", "label"])[_POS]
     n_out = e.groupby(["frame", "label_src"])["label_dst"].transform("size")
     if (n_out > 2).any():
         src = pos.reindex(pd.MultiIndex.from_arrays([e["frame"], e["label_src"]])).to_numpy()
-        dst = pos.reindex(pd.MultiIndex.from_arrays([e["frame"] + 1, e["label_dst"]])).to_numpy()
+        dst = pos.reindex(pd.MultiIndex.from_arrays([e["frame_dst"], e["label_dst"]])).to_numpy()
         e["_d"] = np.linalg.norm(src - dst, axis=1)
-        e = e.sort_values(["frame", "label_src", "_d", "label_dst"], kind="stable")
+        e = e.sort_values(["frame", "label_src", "_d", "frame_dst", "label_dst"], kind="stable")
         keep = e.groupby(["frame", "label_src"]).cumcount() < 2
         for r in e.loc[~keep].itertuples():
-            log.append(f"edge frame {r.frame} label {r.label_src} -> {r.label_dst} dropped: more than 2 children")
-        e = e.loc[keep].drop(columns="_d").sort_values(["frame", "label_src", "label_dst"]).reset_index(drop=True)
-    extra = [c for c in edges.columns if c not in ("frame", "label_src", "label_dst", "flow")]
+            log.append(f"edge frame {r.frame} label {r.label_src} -> frame {r.frame_dst} label {r.label_dst} "
+                       "dropped: more than 2 children")
+        e = e.loc[keep].drop(columns="_d").sort_values(order).reset_index(drop=True)
+    extra = [c for c in edges.columns if c not in ("frame", "label_src", "label_dst", "flow", "frame_dst")]
     if extra:  # carry other edge attributes where the link is an input link
-        key = ["frame", "label_src", "label_dst"]
-        e = e.merge(edges[key + extra].drop_duplicates(key), on=key, how="left")
+        key = ["frame", "label_src", "label_dst", "frame_dst"]
+        e = e.merge(edges.assign(frame_dst=dst_frame(edges))[key + extra].drop_duplicates(key), on=key, how="left")
     if "flow" in edges.columns:
         dt = edges["flow"].dtype if edges["flow"].dtype.kind in "iu" else np.int64
         e.insert(3, "flow", np.ones(len(e), dtype=dt))
     for c in ("frame", "label_src", "label_dst"):
         if edges[c].dtype.kind in "iu":
             e[c] = e[c].astype(edges[c].dtype)
+    if "frame_dst" not in edges.columns:  # an input without gap links keeps its columns
+        e = e.drop(columns="frame_dst")
     return e
 
 
@@ -364,7 +370,7 @@ def _recompute_events(nodes: pd.DataFrame, edges: pd.DataFrame, original: pd.Dat
     if not any(c in nodes.columns for c in ("appear", "disappear", "divide")):
         return
     key = pd.MultiIndex.from_arrays([nodes["frame"], nodes["label"]])
-    n_in = pd.Series(1, index=pd.MultiIndex.from_arrays([edges["frame"] + 1, edges["label_dst"]]))
+    n_in = pd.Series(1, index=pd.MultiIndex.from_arrays([dst_frame(edges), edges["label_dst"]]))
     n_in = n_in.groupby(level=[0, 1]).sum().reindex(key, fill_value=0).to_numpy()
     n_out = pd.Series(1, index=pd.MultiIndex.from_arrays([edges["frame"], edges["label_src"]]))
     n_out = n_out.groupby(level=[0, 1]).sum().reindex(key, fill_value=0).to_numpy()

@@ -98,13 +98,14 @@ def tracking_nodes(table: pd.DataFrame, probabilities: pd.DataFrame) -> pd.DataF
 
 
 def links(nodes: pd.DataFrame, tracking: dict) -> pd.DataFrame:
-    return candidate_links(nodes, k=tracking["k_neighbours"], max_distance=tracking["max_distance"])
+    return candidate_links(nodes, k=tracking["k_neighbours"], max_distance=tracking["max_distance"],
+                           max_gap=tracking["max_gap"])
 
 
 @dataclass
 class WindowResult:
     nodes: pd.DataFrame  # every detection of the window with its features + count, appear, disappear, divide
-    edges: pd.DataFrame  # active links: frame, label_src, label_dst, flow
+    edges: pd.DataFrame  # active links: frame, label_src, label_dst, flow, frame_dst
     summary: dict
 
 
@@ -123,7 +124,7 @@ def solve_window(nodes: pd.DataFrame, tracking: dict, start: int, stop: int, n_f
     if nodes.empty:
         log.warning("window [%d, %d) has no objects: nothing to track", start, stop)
         empty = nodes.assign(**{c: pd.Series(dtype="int64") for c in NODE_RESULT_COLUMNS})
-        edges = pd.DataFrame({c: pd.Series(dtype="int64") for c in ("frame", "label_src", "label_dst", "flow")})
+        edges = pd.DataFrame({c: pd.Series(dtype="int64") for c in ("frame", "label_src", "label_dst", "flow", "frame_dst")})
         return WindowResult(empty, edges, summary | {"status": "empty", "solver": None, "objective": 0.0,
                                                      "gap": None, "n_candidate_links": 0})
     edges = links(nodes, tracking)
