@@ -99,9 +99,11 @@ def test_gt_assignment_from_ctc_coverage(tmp_path):
     assert nodes.set_index(["frame", "label"])["count"].to_dict() == {(0, 5): 1, (0, 10): 1, (1, 6): 1, (2, 7): 1,
                                                                         (2, 8): 1, (2, 11): 1}
     assert nodes.set_index(["frame", "label"])["divide"].to_dict()[(1, 6)] == 1 and nodes["divide"].sum() == 1
-    assert set(map(tuple, edges[["frame", "label_src", "label_dst"]].to_numpy().tolist())) == {(0, 5, 6), (1, 6, 7),
-                                                                                              (1, 6, 8)}
+    # track 4, missed by our objects in frame 1, is a gap link 0 -> 2
+    assert set(map(tuple, edges[["frame", "label_src", "label_dst", "frame_dst"]].to_numpy().tolist())) == {
+        (0, 5, 6, 1), (1, 6, 7, 2), (1, 6, 8, 2), (0, 10, 11, 2)}
     assert info["n_cells"] == 7 and info["n_cells_missed"] == 1 and info["n_divisions"] == 1
+    assert info["n_links_skipping_frames"] == 1
 
 
 def test_representable_counts_what_the_model_cannot_hold(tmp_path):
@@ -115,7 +117,7 @@ def test_representable_counts_what_the_model_cannot_hold(tmp_path):
     edges = pd.DataFrame({"frame": [0, 1, 1], "label_src": [5, 6, 6], "label_dst": [6, 7, 9], "distance": 3.0})
     model = ilp.build(nodes, edges, free_appearance_frames=[], free_disappearance_frames=[])
     x, info = learn.representable(model, gt_nodes, gt_edges, solver="highs")
-    assert info["gt_links_not_candidates"] == 1
+    assert info["gt_links_not_candidates"] == 2  # 6 -> 8, and the gap link 10 -> 11 (no gap candidates given)
     got = model.cols.decode(x)
     assert got["divide"].sum() == 0 and info["target_divisions"] == 0
     assert list(got["count"]) == [1, 1, 1, 1, 1, 0, 1]  # the false object 9 holds no cell

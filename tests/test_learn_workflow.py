@@ -30,8 +30,8 @@ def learned_run(tmp_path_factory):
 
 def test_learned_weights_are_written_and_used(learned_run):
     doc = json.loads((learned_run / "track" / "weights.json").read_text())
-    assert doc["terms"] == ["transition", "detection", "division", "appearance", "disappearance"]
-    assert len(doc["weights"]) == 5 and min(doc["weights"]) >= 0 and doc["weights"] != doc["default_weights"]
+    assert doc["terms"] == ["transition", "detection", "division", "appearance", "disappearance", "gap"]
+    assert len(doc["weights"]) == 6 and min(doc["weights"]) >= 0 and doc["weights"] != doc["default_weights"]
     assert doc["stopped"] in ("converged", "max_iterations") and doc["history"]
     assert all({"hinge", "loss", "primal", "weights"} <= set(h) for h in doc["history"])
     assert doc["data"]["source"].startswith("CTC ground truth") and doc["data"]["n_divisions"] >= 1
@@ -42,7 +42,7 @@ def test_learned_weights_are_written_and_used(learned_run):
     # the same objects tracked with the default weights, scored the same way, for the comparison
     default = json.loads((learned_run / "eval" / "metrics_default_weights.json").read_text())
     assert default["TRA"] > 0.8 and (learned_run / "compare" / "default_weights" / "ctc" / "res_track.txt").exists()
-    assert "weights [10.0, 10.0, 10.0, 500.0, 500.0]" in (learned_run / "logs" / "evaluate_default_weights.log").read_text()
+    assert "weights [10.0, 10.0, 10.0, 500.0, 500.0, 10.0]" in (learned_run / "logs" / "evaluate_default_weights.log").read_text()
 
 
 def test_report_shows_learned_and_default_weights(learned_run, tmp_path):
@@ -198,10 +198,11 @@ def test_training_data_without_division_ties_the_division_weight(tmp_path, caplo
                                     ndim=2)
     assert info["n_cells_held"] == 4 and info["crops"][0]["n_objects"] == 6
     tied = learn_data.division_fallback(exs, cells.source)
-    assert tied == {2: (1, 1.0)} and "holds no division" in caplog.text
+    assert tied == {2: (1, 1.0), 5: (3, 0.02)} and "holds no division" in caplog.text and "holds no gap link" in caplog.text
     result = learn.learn_weights(exs, initial=learn.DEFAULT_WEIGHTS, solver="highs", tied=tied)
     w = result["weights"]
-    assert w[2] == pytest.approx(w[1]) and result["tied"] == {"2": [1, 1.0]}
+    assert w[2] == pytest.approx(w[1]) and result["tied"] == {"2": [1, 1.0], "5": [3, 0.02]}
+    assert w[5] == pytest.approx(0.02 * w[3])
     assert all(h["weights"][2] == pytest.approx(h["weights"][1]) for h in result["history"])
 
 
@@ -236,7 +237,7 @@ def test_geff_tracklets_read(tmp_path):
 def test_corrupt_weights_file_is_an_error(tmp_path):
     path = tmp_path / "weights.json"
     path.write_text('{"weights": [1, 2, 3]}')
-    with pytest.raises(InputError, match="5 non-negative numbers"):
+    with pytest.raises(InputError, match="6 non-negative numbers"):
         learn.tracking_config({"weights": "learned"}, [path])
     path.write_text("{not json")
     with pytest.raises(InputError, match="not a tracking weights file"):

@@ -50,7 +50,7 @@ from lineageflow.candidates import EDGE_KEY, dst_frame
 from lineageflow.errors import ConfigError, InputError
 
 # the gap weight when tracking.weights gives only the first five (configs and weights files from before gap links)
-GAP_WEIGHT = 100.0
+GAP_WEIGHT = 10.0
 
 
 @dataclass
@@ -58,7 +58,7 @@ class TrackingParams:
     """Energy weights and model options (ilastik's defaults)."""
 
     # transition, detection, division, appearance, disappearance, gap (5 given: the gap weight is GAP_WEIGHT)
-    weights: tuple = (10.0, 10.0, 10.0, 500.0, 500.0, 100.0)
+    weights: tuple = (10.0, 10.0, 10.0, 500.0, 500.0, 10.0)
     max_count: int = 2  # N: largest number of objects one detection may contain (>1 = merger)
     transition_lambda: float = 5.0  # λ in p = exp(−distance / λ), physical units (ilastik "transition parameter")
     division_threshold: float = 0.1  # division variables only where P(division) > threshold

@@ -36,12 +36,12 @@ import scipy.sparse as sp
 from . import ilp
 from .atomic import atomic_path
 from .errors import InputError
+from .candidates import EDGE_KEY, dst_frame
 from .ilp_terms import TERM_NAMES
 
 log = logging.getLogger("lineageflow")
 
 KEY = ["frame", "label"]
-EDGE_KEY = ["frame", "label_src", "label_dst"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,7 @@ def representable(model: ilp.TrackingModel, gt_nodes: pd.DataFrame, gt_edges: pd
     const, coef = hamming(model.cols, want, loss)
     res = ilp.solve_milp(replace(model.milp, c=coef, objective_offset=const, start=None), solver, gap=0.0)
     x = res.x
+    gt_edges = gt_edges.assign(frame_dst=dst_frame(gt_edges))
     cand = model.edges[EDGE_KEY].merge(gt_edges[EDGE_KEY], on=EDGE_KEY, how="inner")
     got = model.cols.decode(x)
     n_div_allowed = int(ilp.encode(model, nodes, gt_edges)[model.cols.block("div")].sum())
@@ -168,7 +169,7 @@ def _qp(constraints: list[tuple[np.ndarray, float]], C: float, w0: np.ndarray) -
 
 
 def learn_weights(examples: list[Example], settings: LearnSettings = LearnSettings(), *,
-                  initial=(10.0, 10.0, 10.0, 500.0, 500.0), solver: str = "auto", gap: float = 0.0,
+                  initial=ilp.TrackingParams().weights, solver: str = "auto", gap: float = 0.0,
                   threads: int = 1, tied: dict[int, tuple[int, float]] | None = None) -> dict:
     """Cutting-plane SSVM (see the module docstring). Returns the weights and the training record.
 
@@ -176,6 +177,7 @@ def learn_weights(examples: list[Example], settings: LearnSettings = LearnSettin
     division weight without any division in the training data)."""
     if not examples:
         raise InputError("tracking weights: no training examples (no frames with ground truth)")
+    initial = ilp.TrackingParams(weights=initial).weights  # five given: the default gap weight
     for ex in examples:
         ex.set_loss(settings.loss)
     M = float(sum(ex.n_entities for ex in examples))
@@ -237,7 +239,7 @@ def learn_weights(examples: list[Example], settings: LearnSettings = LearnSettin
 
 def _optimum(ex: Example, weights, solver: str, gap: float = 0.0) -> np.ndarray:
     """The example's MILP optimum under ``weights`` (its solution vector)."""
-    c = np.asarray(np.asarray(weights, float) @ ex.features).ravel()
+    c = np.asarray(np.asarray(ilp.TrackingParams(weights=weights).weights) @ ex.features).ravel()
     return ilp.solve_milp(replace(ex.model.milp, c=c), solver, gap=gap).x
 
 
@@ -263,7 +265,7 @@ def reproduces(ex: Example, weights, solver: str = "auto") -> float:
 
 # ---------------------------------------------------------------- weights.json
 
-DEFAULT_WEIGHTS = (10.0, 10.0, 10.0, 500.0, 500.0)
+DEFAULT_WEIGHTS = ilp.TrackingParams().weights
 
 
 def write_weights(path, result: dict, data: dict) -> None:
@@ -281,9 +283,10 @@ def read_weights(path) -> list[float]:
         w = json.loads(Path(path).read_text())["weights"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{path}: not a tracking weights file ({exc})") from exc
-    if not (isinstance(w, list) and len(w) == 5 and all(isinstance(v, (int, float)) and v >= 0 for v in w)):
-        raise InputError(f"{path}: 'weights' must be 5 non-negative numbers, got {w!r}")
-    return [float(v) for v in w]
+    if not (isinstance(w, list) and len(w) in (5, 6) and all(isinstance(v, (int, float)) and v >= 0 for v in w)):
+        raise InputError(f"{path}: 'weights' must be 6 non-negative numbers {list(TERM_NAMES)} (or the first 5), "
+                         f"got {w!r}")
+    return [float(v) for v in w] + ([ilp.GAP_WEIGHT] if len(w) == 5 else [])
 
 
 def tracking_config(tracking: dict, weights_files) -> dict:

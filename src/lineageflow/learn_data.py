@@ -219,21 +219,44 @@ def tracklet_cells(path: str | Path, labels_at: Callable[[int], np.ndarray], vox
 # ---------------------------------------------------------------- cells → target → examples
 
 
+def _held_links(cells: Cells, held_ids: pd.Index, max_steps: int = 10) -> pd.DataFrame:
+    """Links (src, dst cell ids) between held cells: the cells' own links, and for a held cell whose child no
+    object holds, the link on to the first held cell of that child's line (a detection our objects missed: the
+    target of a gap link), following single children for at most ``max_steps`` frames."""
+    lk = cells.links
+    ok = lk["src"].isin(held_ids)
+    direct = lk[ok & lk["dst"].isin(held_ids)][["src", "dst"]]
+    n_children = lk.groupby("src").size()
+    only_child = lk[lk["src"].map(n_children) == 1].set_index("src")["dst"].to_dict()
+    held = set(held_ids.tolist())
+    bridged = []
+    for src, dst in lk[ok & ~lk["dst"].isin(held_ids)][["src", "dst"]].itertuples(index=False):
+        for _ in range(max_steps):
+            dst = only_child.get(dst)
+            if dst is None or dst in held:
+                break
+        if dst is not None and dst in held:
+            bridged.append((src, dst))
+    return pd.concat([direct, pd.DataFrame(bridged, columns=["src", "dst"], dtype=np.int64)], ignore_index=True)
+
+
 def assignment(cells: Cells) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Cells held by our objects → the GT assignment of those objects (node count / divide, link flows).
 
-    A link carries one cell from the object holding its source cell to the object holding its target cell in
-    the next frame; an object holding exactly one cell with two or more children divides. Counted: cells no
-    object holds, and links that skip frames (the model links consecutive frames only).
+    A link carries one cell from the object holding its source cell to the object holding its target cell,
+    in the next frame or, where our objects miss the cell in between, a later one (a gap link); an object
+    holding exactly one cell with two or more children divides. Counted: cells no object holds, and links that
+    skip frames.
     """
     c = cells.cells
     held = c[c["label"] > 0]
     nodes = held.groupby(["frame", "label"]).size().rename("count").reset_index()
     obj = held.set_index("id")[["frame", "label"]]
-    lk = cells.links[cells.links["src"].isin(obj.index) & cells.links["dst"].isin(obj.index)]
+    lk = _held_links(cells, obj.index)
     a, b = obj.loc[lk["src"]].to_numpy(), obj.loc[lk["dst"]].to_numpy()
-    consecutive = b[:, 0] == a[:, 0] + 1
-    e = pd.DataFrame({"frame": a[consecutive, 0], "label_src": a[consecutive, 1], "label_dst": b[consecutive, 1]})
+    forward = b[:, 0] > a[:, 0]
+    e = pd.DataFrame({"frame": a[forward, 0], "label_src": a[forward, 1], "label_dst": b[forward, 1],
+                      "frame_dst": b[forward, 0]})
     edges = e.groupby(learn.EDGE_KEY).size().rename("flow").reset_index() if len(e) else \
         pd.DataFrame({k: pd.Series(dtype="int64") for k in [*learn.EDGE_KEY, "flow"]})
     n_children = cells.links.groupby("src").size()
@@ -241,7 +264,8 @@ def assignment(cells: Cells) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     div = set(map(tuple, parents[["frame", "label"]].to_numpy().tolist()))
     nodes["divide"] = [int((t, lab) in div and n == 1) for t, lab, n in nodes.itertuples(index=False)]
     info = {"n_cells": int(len(c)), "n_cells_held": int(len(held)), "n_cells_missed": int(len(c) - len(held)),
-            "n_links": int(len(cells.links)), "n_links_skipping_frames": int((~consecutive).sum()),
+            "n_links": int(len(cells.links)),
+            "n_links_skipping_frames": int((edges["frame_dst"] > edges["frame"] + 1).sum()),
             "n_divisions": int(nodes["divide"].sum())}
     return nodes.astype("int64"), edges.astype("int64"), info
 
@@ -288,7 +312,7 @@ def examples(nodes: pd.DataFrame, cells: Cells, crops: list[Crop], tracking: dic
             mine = pd.MultiIndex.from_frame(w[["frame", "label"]])
             g_nodes = gt_nodes[pd.MultiIndex.from_frame(gt_nodes[["frame", "label"]]).isin(mine)]
             src = pd.MultiIndex.from_arrays([gt_edges["frame"], gt_edges["label_src"]]).isin(mine)
-            dst = pd.MultiIndex.from_arrays([gt_edges["frame"] + 1, gt_edges["label_dst"]]).isin(mine)
+            dst = pd.MultiIndex.from_arrays([gt_edges["frame_dst"], gt_edges["label_dst"]]).isin(mine)
             target, rep = learn.representable(model, g_nodes, gt_edges[src & dst], solver=tracking["solver"])
             out.append(learn.Example(model, target, rep | {"frames": [crop.first + a, crop.first + b - 1],
                                                             "crop": i}))
@@ -302,15 +326,22 @@ def examples(nodes: pd.DataFrame, cells: Cells, crops: list[Crop], tracking: dic
 
 
 def division_fallback(exs: list[learn.Example], source: str) -> dict[int, tuple[int, float]]:
-    """No division in the training data: the division weight cannot be learnt (nothing tells it), so it is tied
-    to the detection weight at the default ratio (logged, and recorded in weights.json). Returns the ``tied``
-    argument of :func:`lineageflow.learn.learn_weights`."""
-    if sum(int(ex.target[ex.model.cols.block("div")].sum()) for ex in exs) > 0:
-        return {}
+    """Weights the training data cannot tell, tied to another at the default ratio (logged, and recorded in
+    weights.json): the division weight to the detection weight without any division, the gap weight to the
+    appearance weight without any gap link (every cell found in every frame). Returns the ``tied`` argument
+    of :func:`lineageflow.learn.learn_weights`."""
     d = learn.DEFAULT_WEIGHTS
-    log.warning("%s: the training data holds no division the model can represent: the division weight is not "
-                "learnt but kept at %g × the detection weight (as in the defaults)", source, d[2] / d[1])
-    return {2: (1, d[2] / d[1])}
+    tied = {}
+    if sum(int(ex.target[ex.model.cols.block("div")].sum()) for ex in exs) == 0:
+        log.warning("%s: the training data holds no division the model can represent: the division weight is not "
+                    "learnt but kept at %g × the detection weight (as in the defaults)", source, d[2] / d[1])
+        tied[2] = (1, d[2] / d[1])
+    if sum(int(ex.target[ex.model.cols.block("z")[ex.model.gap_links]].sum()) for ex in exs) == 0:
+        log.warning("%s: the training data holds no gap link (no cell our objects miss in a frame and find "
+                    "again): the gap weight is not learnt but kept at %g × the appearance weight (as in the "
+                    "defaults)", source, d[5] / d[3])
+        tied[5] = (3, d[5] / d[3])
+    return tied
 
 
 def cross_fitted(table: pd.DataFrame, ann: pd.DataFrame, *, folds: int, n_frames: int, max_count: int,

@@ -113,8 +113,8 @@ def solve_window(nodes: pd.DataFrame, tracking: dict, start: int, stop: int, n_f
                  failed_model_path: str | None = None, free_inner_edges: bool = True) -> WindowResult:
     """Solve the tracking ILP of frames [start, stop) of an ``n_frames`` movie.
 
-    ``free_inner_edges``: appearance in the window's first frame and disappearance in its last are free also
-    where a neighbouring window covers them (there they stand for links to frames outside the window, which
+    ``free_inner_edges``: appearance in the window's first ``max_gap`` frames and disappearance in its last are
+    free also where a neighbouring window covers them (there they stand for links to frames outside the window, which
     the stitch decides). Charging them instead (False; only for the seam benchmark) distorts the solution near
     the edges: a track running out of the window pays a full disappearance, so divisions shortly before the
     window's end and objects near its start get dropped.
@@ -128,9 +128,12 @@ def solve_window(nodes: pd.DataFrame, tracking: dict, start: int, stop: int, n_f
         return WindowResult(empty, edges, summary | {"status": "empty", "solver": None, "objective": 0.0,
                                                      "gap": None, "n_candidate_links": 0})
     edges = links(nodes, tracking)
+    # a track may enter or leave a window over a gap link: its first / last max_gap frames are the edge
+    reach = range(int(tracking["max_gap"]))
     model = ilp.build(nodes, edges, ilp.TrackingParams.from_dict(tracking),
-                      free_appearance_frames=[start] if start == 0 or free_inner_edges else [],
-                      free_disappearance_frames=[stop - 1] if stop == n_frames or free_inner_edges else [],
+                      free_appearance_frames=[start] if start == 0 else [start + g for g in reach] if free_inner_edges else [],
+                      free_disappearance_frames=[stop - 1] if stop == n_frames else [stop - 1 - g for g in reach]
+                      if free_inner_edges else [],
                       names=False)
     log.info("window [%d, %d): %d objects, %d candidate links", start, stop, len(nodes), len(edges))
     sol = ilp.solve(model, tracking["solver"], gap=tracking["gap"], time_limit=tracking["time_limit"] or None,
