@@ -41,8 +41,30 @@ wildcard_constraints:
 
 
 def raw_input():
-    """What a rule reading the raw movie depends on (the generated demo folder, or the user's input)."""
-    return f"{OUT}/demo" if RUN.demo else RUN.raw
+    """What the jobs reading the whole raw movie depend on (the generated demo folder, or every file of the input; each
+    frame file of a CTC folder, whose own timestamp does not change when a frame is edited in place)."""
+    return raw_frames_input(None)
+
+
+def raw_frames_input(frames):
+    """The raw files holding these frames (None = all): a CTC folder's frame files, else the one movie file; the demo
+    folder for the demo (its frames are made by a job)."""
+    return f"{OUT}/demo" if RUN.demo else RUN.frame_files(frames)
+
+
+def raw_chunk_input(wildcards):
+    """Input function: the raw files of the chunk's own frames, so that editing a frame reruns only its chunk."""
+    return raw_frames_input(range(*CHUNKS[wildcards.chunk]))
+
+
+def labels_chunk_input(wildcards):
+    """Input function: the chunk's own label image files (config key objects.labels), so an edited one reruns."""
+    return [RUN.labels_files[t] for t in range(*CHUNKS[wildcards.chunk])]
+
+
+def normalisation_raw_input():
+    """The frames whose pixels give the movie's normalisation levels (config key pixels.normalise.sample_frames)."""
+    return raw_frames_input(lf_inputs.normalisation_frames(RUN.n_frames, config["pixels"]["normalise"]))
 
 
 def gt_input(path):
@@ -102,7 +124,8 @@ def all_outputs():
     return targets
 
 def train_inputs(wildcards):
-    deps = {"raw": raw_input() if RUN.train_raw == RUN.raw else RUN.train_raw}
+    """The training movie's files (train=), or the input's frames the classifier trains on; levels and labels."""
+    deps = {"raw": raw_frames_input(RUN.train_frames) if RUN.train_raw == RUN.raw else RUN.train_files}
     if RUN.train_raw == RUN.raw and RUN.train_from in ("gt", "labels"):  # the input's levels, computed once
         deps["normalisation"] = f"{OUT}/pixels/normalisation.json"
     if RUN.train_gt:
@@ -155,7 +178,7 @@ def learn_inputs(wildcards):
     the training sequence, segmented and classified in the job with the classifiers trained on it)."""
     deps = {"annotation": gt_input(RUN.learn_gt)}
     if RUN.learn_from == "train":
-        deps |= {"raw": RUN.train_raw, "pixel_classifier": f"{OUT}/pixels/classifier.pkl",
+        deps |= {"raw": RUN.train_files, "pixel_classifier": f"{OUT}/pixels/classifier.pkl",
                  "counts": f"{OUT}/classify/count_classifier.pkl",
                  "division": f"{OUT}/classify/division_classifier.pkl",
                  "normalisation": f"{OUT}/pixels/normalisation.json"}

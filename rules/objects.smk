@@ -6,7 +6,8 @@ if RUN.objects_from == "labels":
 
     rule objects_relabel:
         input:
-            labels=config["objects"]["labels"],
+            labels=config["objects"]["labels"],  # the folder the job lists
+            chunk_labels=labels_chunk_input,  # the files it reads
         output:
             f"{OUT}/objects/labels/{{chunk}}.h5",
         params:
@@ -31,10 +32,13 @@ else:
         input:
             probabilities=probabilities_input,
             classifier=threshold_classifier(),
+            # our pixel stage's bad-frame check (input_check); ilastik's probabilities come unchecked
+            check=f"{OUT}/pixels/frame_check/{{chunk}}.parquet" if RUN.objects_from == "pixels" else [],
         output:
             f"{OUT}/objects/labels/{{chunk}}.h5",
         params:
             frames=chunk_range,
+            bad_frames=config["input_check"]["bad_frames"],
             external=RUN.objects_from == "probabilities",
             axes=config["pixels"]["probabilities_axes"],
             voxel_size=RUN.voxel_size,
@@ -54,7 +58,7 @@ else:
 
 rule objects_features:
     input:
-        raw=raw_input(),
+        raw=raw_chunk_input,
         labels=f"{OUT}/objects/labels/{{chunk}}.h5",
     output:
         f"{OUT}/objects/features/{{chunk}}.parquet",

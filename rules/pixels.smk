@@ -4,13 +4,15 @@
 
 rule pixels_normalise:
     input:
-        raw=raw_input(),
+        raw=normalisation_raw_input(),
     output:
         f"{OUT}/pixels/normalisation.json",
     params:
         out=lambda wildcards: OUT,  # paths inside OUT are recorded relative to it
         raw=raw_params(),
         normalise=config["pixels"]["normalise"],
+        # the bad-frame check's thresholds; input_check.bad_frames is read by the object stage only
+        input_check={k: v for k, v in config["input_check"].items() if k != "bad_frames"},
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=lambda wc, attempt: 20 * attempt,
@@ -56,14 +58,17 @@ rule pixels_train:
 
 rule pixels_predict:
     input:
-        raw=raw_input(),
+        raw=raw_chunk_input,
         classifier=rules.pixels_train.output[0],
         normalisation=rules.pixels_normalise.output[0],
     output:
         f"{OUT}/pixels/probabilities/{{chunk}}.h5",
+        check=f"{OUT}/pixels/frame_check/{{chunk}}.parquet",  # bad frames (objects_threshold skips them)
     params:
+        out=lambda wildcards: OUT,  # paths inside OUT are recorded relative to it
         raw=raw_params(),
         frames=chunk_range,
+        input_check={k: v for k, v in config["input_check"].items() if k != "bad_frames"},
     threads: config["threads"]
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,

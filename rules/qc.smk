@@ -5,11 +5,13 @@ from pathlib import Path as _Path
 
 rule qc_frames:
     input:
-        raw=raw_input(),
+        raw=raw_chunk_input,
         probabilities=qc_probabilities,
         labels=f"{OUT}/objects/labels/{{chunk}}.h5",
+        normalisation=f"{OUT}/pixels/normalisation.json",  # the movie's reference for the bad-frame check
     output:
         f"{OUT}/qc/frames/{{chunk}}.parquet",
+        check=f"{OUT}/qc/frame_check/{{chunk}}.parquet",
     params:
         out=lambda wildcards: OUT,  # paths inside OUT are recorded relative to it
         frames=chunk_range,
@@ -18,6 +20,7 @@ rule qc_frames:
         axes=config["pixels"]["probabilities_axes"],
         channel=config["objects"]["channel"],
         band=config["qc"]["uncertain_band"],
+        input_check={k: v for k, v in config["input_check"].items() if k != "bad_frames"},
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=lambda wc, attempt: 20 * attempt,
@@ -33,13 +36,17 @@ rule qc_frames:
 
 rule qc_summary:
     input:
-        expand(f"{OUT}/qc/frames/{{chunk}}.parquet", chunk=CHUNKS),
+        frames=expand(f"{OUT}/qc/frames/{{chunk}}.parquet", chunk=CHUNKS),
+        checks=expand(f"{OUT}/qc/frame_check/{{chunk}}.parquet", chunk=CHUNKS),
     output:
         table=f"{OUT}/qc/frames.csv",
         plot=f"{OUT}/qc/qc.png",
         summary=f"{OUT}/qc/summary.json",
+        check=f"{OUT}/qc/frame_check.csv",
     params:
         qc=config["qc"],
+        input_check=config["input_check"],
+        skips=RUN.objects_from == "pixels",  # bad frames are skipped only where our pixel stage makes the objects
         name=_Path(OUT).name,
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,

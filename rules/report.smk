@@ -4,16 +4,20 @@
 # report) shows them with captions.
 # `snakemake --cores 2 report` reports the current run (the demo by default); with config key report.datasets
 # (config/benchmark.yaml) every dataset is first run by this same workflow into its own folder.
+# The page is rendered by rule report_render into a staging file and moved onto report.html by rule report only once
+# it is complete: Snakemake deletes a job's outputs before the job runs, so a render that fails (a full disk, a
+# broken run) keeps the previous report.html.
+import os
 
 
 report: "../report/workflow.rst"
 
 
-rule report:
+rule report_render:
     input:
         unpack(report_inputs),
     output:
-        html=report(f"{REPORT_DIR}/report.html", caption="../report/report.rst", category="Benchmark report"),
+        html=temp(f"{REPORT_DIR}/.report.html.new"),
         time_memory=report(f"{REPORT_DIR}/time_memory.png", caption="../report/time_memory.rst",
                            category="Time and memory"),
         history=report(f"{REPORT_DIR}/tra_history.png", caption="../report/tra_history.rst", category="Accuracy"),
@@ -29,13 +33,27 @@ rule report:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 30 * attempt,
     log:
-        f"{REPORT_DIR}/logs/report.log",
+        f"{REPORT_DIR}/logs/report_render.log",
     benchmark:
-        f"{REPORT_DIR}/benchmarks/report.tsv"
+        f"{REPORT_DIR}/benchmarks/report_render.tsv"
     conda:
         "../envs/lineageflow.yaml"
     script:
         "../scripts/report_render.py"
+
+
+# The target `report`: the complete new page replaces report.html in one rename (same folder).
+rule report:
+    input:
+        html=rules.report_render.output.html,
+    output:
+        report(f"{REPORT_DIR}/report.html", caption="../report/report.rst", category="Benchmark report"),
+    log:
+        f"{REPORT_DIR}/logs/report.log",
+    localrule: True
+    run:
+        os.replace(input.html, output[0])
+        shell("echo report written to {output:q} > {log:q}")
 
 
 # One benchmark dataset (config key report.datasets) run by this same workflow in a child Snakemake, into its own

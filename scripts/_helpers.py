@@ -1,4 +1,5 @@
-"""Shared set-up for rule scripts: log to the rule's log file, turn user errors into one clear line and exit 1.
+"""Shared set-up for rule scripts: log to the rule's log file, turn user errors and a full disk into one clear line
+and exit 1.
 
 Every script also runs standalone: ``python scripts/NAME.py --help`` builds a stand-in for Snakemake's object
 from the command line (``--input k=v``, ``--output k=v``, ``--params JSON``, ``--log FILE``).
@@ -7,11 +8,16 @@ from the command line (``--input k=v``, ``--output k=v``, ``--params JSON``, ``-
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
+import os
+import re
+import shutil
 import sys
 import traceback
 import warnings
+from pathlib import Path
 from types import SimpleNamespace
 
 from lineageflow.errors import LineageflowError
@@ -45,7 +51,9 @@ def mock_snakemake(argv=None):
 
 
 def run(main, smk=None) -> None:
-    """Call ``main(snakemake)`` with logging to the rule's log; a user error becomes one line on stderr and exit 1."""
+    """Call ``main(snakemake)`` with logging to the rule's log; a user error, or a disk (quota) full while writing,
+    becomes one line on stderr and exit 1. Outputs are written through lineageflow.atomic.atomic_path, so a full
+    disk leaves neither a truncated output nor its temporary, and the previous output stays."""
     if smk is None:
         smk = mock_snakemake()
     handlers = [logging.StreamHandler(sys.stderr)]
@@ -62,6 +70,63 @@ def run(main, smk=None) -> None:
         log.error("%s", exc)
         sys.stderr.write(f"lineageflow error: {exc}\n")
         sys.exit(1)
-    except Exception:
-        log.error("unexpected failure:\n%s", traceback.format_exc())
-        raise
+    except Exception as exc:
+        full = disk_full(exc)
+        if full is None:
+            log.error("unexpected failure:\n%s", traceback.format_exc())
+            raise
+        message = disk_full_message(full, list(smk.output))
+        logging.raiseExceptions = False  # the log is on the full disk too: no "Logging error" traceback on stderr
+        log.error("%s", message)
+        sys.stderr.write(f"lineageflow error: {message}\n")
+        sys.exit(1)
+
+
+# --- a full disk -------------------------------------------------------------------------------------------------
+
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_DISK_FULL_WORDS = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))  # "No space left on device", ...
+_TEMPORARY = re.compile(r"^\.(.+)\.[A-Za-z0-9_]+\.tmp$")  # lineageflow.atomic.atomic_path's .NAME.XXXX.tmp
+
+
+def disk_full(exc: BaseException) -> BaseException | None:
+    """The exception in ``exc``'s chain that says the disk (or the quota) is full: an OSError with errno ENOSPC or
+    EDQUOT, or one whose message says so (h5py, tifffile and zarr may wrap it); None if there is none."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in _DISK_FULL_ERRNOS:
+            return exc
+        if any(words in str(exc) for words in _DISK_FULL_WORDS):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def public_path(path) -> str:
+    """``path`` absolute, with atomic_path's temporaries (``.NAME.XXXX.tmp``) named as the output they become."""
+    parts = Path(os.path.abspath(path)).parts
+    return str(Path(*[m.group(1) if (m := _TEMPORARY.match(part)) else part for part in parts]))
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+
+
+def disk_full_message(exc: BaseException, outputs: list) -> str:
+    """One line: the folder of the job's first output, its free space, and what could not be written."""
+    first = os.path.abspath(str(outputs[0])) if outputs else os.getcwd()
+    folder = os.path.dirname(first) if outputs else first
+    probe = folder
+    while probe and not os.path.isdir(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    try:
+        free = f"{_size(shutil.disk_usage(probe).free)} free"
+    except OSError:
+        free = "free space unknown"
+    filename = getattr(exc, "filename", None)
+    what = public_path(filename if isinstance(filename, (str, os.PathLike)) else first)
+    return f"no space left on the device holding {folder} ({free}): writing {what} failed"

@@ -1,11 +1,12 @@
-"""Rule objects_threshold: smooth, threshold and label one chunk of probability maps."""
+"""Rule objects_threshold: smooth, threshold and label one chunk of probability maps; bad frames (config
+input_check.bad_frames = skip) get an empty label image."""
 
 import logging
 
 import numpy as np
 from _helpers import run
 
-from lineageflow import pixels, segment, threshold
+from lineageflow import frame_check, pixels, segment, threshold
 from lineageflow.io import open_movie, read_chunk, write_label_chunk
 
 log = logging.getLogger("lineageflow")
@@ -30,8 +31,18 @@ def main(smk):
     objects = segment.resolved_objects(smk.params.objects, clf)
     if objects["split"] != smk.params.objects["split"]:
         log.info("objects.split %s: %s", smk.params.objects["split"], objects["split"] or "no split")
+    skip, check = set(), getattr(smk.input, "check", None)
+    if check:  # bad frames found by pixels_predict (config input_check): with bad_frames 'skip', no objects there
+        table = frame_check.read_check(check)
+        skip = frame_check.frames_to_skip(table, smk.params.bad_frames)
+        for line in frame_check.warning_lines(table, smk.params.bad_frames):
+            log.warning("%s", line)
     labels = []
     for t, probs, source in probability_frames(smk, t0, t1):
+        if t in skip:
+            labels.append(np.zeros(probs.shape[:len(smk.params.voxel_size)], np.uint32))
+            log.info("frame %d: bad frame skipped, no objects", t)
+            continue
         lab = threshold.threshold_from_config(probs, objects, smk.params.voxel_size, source=source)
         log.info("frame %d: %d objects", t, int(lab.max()))
         labels.append(lab)

@@ -1,10 +1,11 @@
-"""Rule pixels_normalise: the input movie's intensity normalisation levels (robust percentiles), as JSON."""
+"""Rule pixels_normalise: the input movie's intensity normalisation levels (robust percentiles), as JSON, with the
+movie's reference for the bad-frame check (lineageflow.frame_check); bad sampled frames are left out of both."""
 
 import logging
 
 from _helpers import run
 
-from lineageflow import normalise
+from lineageflow import frame_check, normalise
 from lineageflow.io import open_movie, recorded_path
 
 log = logging.getLogger("lineageflow")
@@ -12,11 +13,27 @@ log = logging.getLogger("lineageflow")
 
 def main(smk):
     raw = smk.params.raw
+    check = smk.params.input_check
     norm = normalise.Normalisation.from_config(smk.params.normalise)
     movie = open_movie(raw["path"], dataset=raw["dataset"], axes=raw["axes"])
-    levels = normalise.movie_levels(movie.read, movie.n_frames, norm, channels=bool(movie.n_channels))
-    normalise.write_levels(smk.output[0], norm, levels, source=recorded_path(raw["path"], smk.params.out))
+    levels, reference, sampled = frame_check.sample_movie(
+        movie.read, movie.n_frames, norm, channels=bool(movie.n_channels), channel=raw["channel"],
+        source=lambda t: frame_check.frame_source(movie, t, smk.params.out), dtype=str(movie.dtype), abnormal_z=check["abnormal_z"],
+        saturated_fraction=check["saturated_fraction"])
+    normalise.write_levels(smk.output[0], norm, levels, source=recorded_path(raw["path"], smk.params.out),
+                           frame_check=reference)
     log.info("normalisation %s of %s: levels %s", norm, raw["path"], None if levels is None else levels.tolist())
+    for line in frame_check.warning_lines(sampled):  # every frame is checked again where it is predicted
+        log.warning("%s", line)
+    if reference["left_out"]:
+        log.warning("bad frames %s are left out of the normalisation levels and the frame-check reference",
+                    ", ".join(map(str, reference["left_out"])))
+    if len(reference["frames"]) < frame_check.MIN_REFERENCE_FRAMES:
+        log.info("frame check: %d good sampled frames (%d needed): no frame will be called abnormal",
+                 len(reference["frames"]), frame_check.MIN_REFERENCE_FRAMES)
+    if sampled.shape[0] and len(frame_check.bad(sampled)) > sampled.shape[0] / 2:
+        log.warning("%d of %d sampled frames are bad: with input_check.bad_frames = skip most of the movie will "
+                    "have no objects", len(frame_check.bad(sampled)), sampled.shape[0])
 
 
 if __name__ == "__main__":

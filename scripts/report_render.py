@@ -1,4 +1,5 @@
-"""Rule report: read the finished run(s), draw the figures and write one self-contained HTML page."""
+"""Rule report_render: read the finished run(s), draw the figures and write one self-contained HTML page (to a
+staging file that rule report then moves onto report.html, so a failed render keeps the previous report)."""
 
 import logging
 
@@ -19,7 +20,7 @@ def main(smk):
         log.info("%s: TRA %s, %d rule(s) timed, %d window(s), QC: %s", r.name, (r.metrics or {}).get("TRA"),
                  len(r.benchmarks), len(r.windows),
                  f"{r.qc['n_flagged']} of {r.qc['n_frames']} frames flagged" if r.qc else "missing")
-    log.info("report written to %s", smk.output.html)
+    log.info("report rendered to %s (rule report moves it onto report.html)", smk.output.html)
 
 
 if __name__ == "__main__":

@@ -36,13 +36,13 @@ def test_no_links_across_missing_frames_and_empty_input():
 
 def test_gap_links_reach_max_gap_frames_ahead():
     # a cell in frames 0, 1 and 3 (frame 2 lost): max_gap 2 links 1 -> 3, not 0 -> 3
-    t = table([(0, 1, 0, 0, 0), (1, 1, 0, 0, 2), (3, 1, 0, 0, 5), (3, 2, 0, 0, 200)])
+    t = table([(0, 1, 0, 0, 0), (1, 1, 0, 1, 2), (3, 1, 0, 0, 5), (3, 2, 0, 0, 200)])
     e = candidate_links(t, k=1, max_distance=10, max_gap=2)
     assert e[["frame", "frame_dst", "label_src", "label_dst"]].values.tolist() == [[0, 1, 1, 1], [1, 3, 1, 1]]
     # a link over g frames may be g · max_distance long; max_gap 3 also links 0 -> 3
     e = candidate_links(t, k=1, max_distance=2.5, max_gap=3)
     assert e[["frame", "frame_dst", "label_src", "label_dst"]].values.tolist() == [[0, 1, 1, 1], [0, 3, 1, 1], [1, 3, 1, 1]]
-    np.testing.assert_allclose(e["distance"], [2, 5, 3])
+    np.testing.assert_allclose(e["distance"], [np.sqrt(5), 5, np.sqrt(10)])
     with pytest.raises(ConfigError, match="tracking.max_gap"):
         candidate_links(t, max_gap=0)
 
@@ -52,3 +52,17 @@ def test_bad_parameters():
         candidate_links(table([]), k=0)
     with pytest.raises(ConfigError, match="tracking.max_distance"):
         candidate_links(table([]), max_distance=0)
+
+
+def test_no_gap_link_over_an_object_on_its_path():
+    """A gap link only bridges frames where the cell was not found: an object of the skipped frame lying on the
+    path (within its radius) removes it; one beside the path does not."""
+    rows = [(0, 1, 0, 0, 0), (1, 1, 0, 1, 2), (2, 1, 0, 0, 4),  # one cell found in every frame (1 off the path)
+            (0, 2, 0, 50, 0), (1, 2, 0, 58, 2), (2, 2, 0, 50, 4)]  # another, frame 1's object 8 off its path
+    t = table(rows).assign(volume=np.pi * 3.0**2, spatial_ndim=2)  # radius 3
+    e = candidate_links(t, k=1, max_distance=5, max_gap=2)
+    gaps = e[e["frame_dst"] == e["frame"] + 2][["label_src", "label_dst"]].values.tolist()
+    assert gaps == [[2, 2]]
+    # without sizes (radius 0) only an object exactly on the path blocks
+    e = candidate_links(table(rows), k=1, max_distance=5, max_gap=2)
+    assert e[e["frame_dst"] == e["frame"] + 2][["label_src", "label_dst"]].values.tolist() == [[1, 1], [2, 2]]

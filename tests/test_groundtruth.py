@@ -146,3 +146,72 @@ def test_evenly_spaced_distinct(n_frames):
         picked = evenly_spaced(frames, n)
         assert len(picked) == n
         assert len(set(picked)) == n
+
+
+def _ctc_gt(root: Path) -> Path:
+    """4 frames: track 1 in 0..3, track 2 in 0..1 dividing into 3 and 4 in 2..3."""
+    tra = root / "01_GT" / "TRA"
+    tra.mkdir(parents=True)
+    for t in range(4):
+        img = np.zeros((16, 16), np.uint16)
+        img[1:4, 1:4] = 1
+        if t < 2:
+            img[8:11, 8:11] = 2
+        else:
+            img[6:9, 8:11] = 3
+            img[11:14, 8:11] = 4
+        tifffile.imwrite(tra / f"man_track{t:03d}.tif", img)
+    (tra / "man_track.txt").write_text("1 0 3 0\n2 0 1 0\n3 2 3 2\n4 2 3 2\n")
+    return tra.parent
+
+
+def test_check_ctc_passes_a_consistent_ground_truth(tmp_path):
+    from lineageflow.groundtruth import check_ctc
+
+    assert check_ctc(_ctc_gt(tmp_path), 4) == {"n_tracks": 4, "n_frames": 4}
+
+
+@pytest.mark.parametrize("breakage, words", [
+    (lambda tra: (tra / "man_track.txt").write_text("1 0 3 0\n2 0 1 0\n3 2 3 2\n"), "label 4 is not a track"),
+    (lambda tra: (tra / "man_track.txt").write_text("1 0 3 0\n2 0 1 0\n3 2 3 2\n4 2 3 9\n"), "parent 9"),
+    (lambda tra: (tra / "man_track.txt").write_text("1 0 3 0\n2 0 2 0\n3 2 3 2\n4 2 3 2\n"), "parent 2 ends at 2"),
+    (lambda tra: (tra / "man_track.txt").write_text("1 0 3 0\n2 0 1\n"), "line 2: expected four integers"),
+    (lambda tra: (tra / "man_track.txt").write_text("1 0 3 0\n1 0 1 0\n3 2 3 1\n4 2 3 1\n"), "track 1 is listed 2"),
+    (lambda tra: tifffile.imwrite(tra / "man_track001.tif", np.where(
+        tifffile.imread(tra / "man_track001.tif") == 1, 0, tifffile.imread(tra / "man_track001.tif"))),
+     r"track 1 \(frames 0..3\) is missing from the masks of frames \[1\]"),
+    (lambda tra: (tra / "man_track.txt").unlink(), "has no TRA/man_track.txt"),
+])
+def test_check_ctc_names_the_file_and_the_fault(tmp_path, breakage, words):
+    from lineageflow.groundtruth import check_ctc
+
+    gt = _ctc_gt(tmp_path)
+    breakage(gt / "TRA")
+    with pytest.raises(InputError, match=words):
+        check_ctc(gt, 4)
+
+
+def test_check_ctc_frames_beyond_the_movie(tmp_path):
+    from lineageflow.groundtruth import check_ctc
+
+    with pytest.raises(InputError, match=r"man_track003.tif: ground-truth frame 3 is beyond the movie's 3 frames"):
+        check_ctc(_ctc_gt(tmp_path), 3)
+
+
+def test_check_ctc_once_is_skipped_until_a_file_changes(tmp_path):
+    import os
+
+    from lineageflow.groundtruth import check_ctc_once
+
+    gt = _ctc_gt(tmp_path)
+    cache = tmp_path / "out" / ".lineageflow" / "gt_check.json"
+    assert check_ctc_once(gt, 4, cache) is True and cache.is_file()
+    assert check_ctc_once(gt, 4, cache) is False  # same files, same movie: not read again
+    assert check_ctc_once(gt, 5, cache) is True  # another movie length: checked again
+    mask = gt / "TRA" / "man_track002.tif"
+    tifffile.imwrite(mask, np.zeros((16, 16), np.uint16))
+    os.utime(mask, ns=(1, 1))  # a changed file is checked again (and now fails; the cache keeps the old pass)
+    before = cache.read_text()
+    with pytest.raises(InputError, match="track 1"):
+        check_ctc_once(gt, 5, cache)
+    assert cache.read_text() == before

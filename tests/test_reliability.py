@@ -1,9 +1,18 @@
 """Reliability: failures found before any job runs, stale leftovers cleaned (issue #11)."""
 
+import errno
+import importlib.util
+import json
+import logging
 import os
+import re
 import subprocess
 import sys
 import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 
 from conftest import ROOT
 from workflow_helpers import snakemake
@@ -120,3 +129,164 @@ def test_runs_into_different_folders_write_the_same_bytes(tmp_path):
     assert compared > 40
     metrics = (a / "eval" / "metrics.json").read_text()
     assert '"gt_dir": "demo/01_GT"' in metrics and '"pred_dir": "ctc"' in metrics and str(tmp_path) not in metrics
+
+
+# --- a full disk during an export, a failed report ---------------------------------------------------------------
+
+@pytest.fixture
+def rule_script(monkeypatch):
+    """Load scripts/NAME.py (its main) as Snakemake would run it; restore the logging set-up run() changes."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level, logging.raiseExceptions
+
+    def load(name):
+        spec = importlib.util.spec_from_file_location(f"lineageflow_rule_script_{name}", ROOT / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    yield load
+    for h in root.handlers[:]:
+        root.removeHandler(h)
+        h.close()
+    for h in saved[0]:
+        root.addHandler(h)
+    root.setLevel(saved[1])
+    logging.raiseExceptions = saved[2]
+    logging.captureWarnings(False)
+
+
+def _smk(inputs: dict, output: Path, log: Path, **params):
+    from _helpers import _Files
+
+    return SimpleNamespace(input=_Files({k: str(v) if isinstance(v, Path) else v for k, v in inputs.items()}),
+                           output=_Files({"out": str(output)}), params=SimpleNamespace(**params),
+                           wildcards=SimpleNamespace(), log=[str(log)], threads=1)
+
+
+def _run_until_disk_full(script, smk, capsys):
+    from _helpers import run
+
+    with pytest.raises(SystemExit) as stop:
+        run(script.main, smk)
+    return stop.value.code, capsys.readouterr().err
+
+
+def _assert_one_disk_full_line(err: str, folder: Path, written: Path):
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    pattern = (rf"lineageflow error: no space left on the device holding {re.escape(str(folder))} "
+               rf"\(\d+(\.\d)? (bytes|kB|MB|GB|TB) free\): writing {re.escape(str(written))} failed\n")
+    assert re.fullmatch(pattern, err), err
+
+
+def _enospc(path):
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+
+def _h5py_style(path):  # no errno, the cause only in the message (h5py, zarr)
+    return OSError(f"Can't write data (file write failed: filename = '{path}', errno = 28, "
+                   f"error message = 'No space left on device')")
+
+
+@pytest.mark.parametrize("error", [_enospc, _h5py_style])
+def test_disk_full_during_csv_export_is_one_line_and_keeps_the_previous_file(tmp_path, rule_script, monkeypatch,
+                                                                             capsys, error):
+    """A disk that fills while objects.csv is written: exit 1, one line naming the device's folder, the free space
+    and the file, no traceback; no truncated file or temporary left, the previous objects.csv untouched."""
+    import pandas as pd
+
+    from export_checks import small_lineage
+    from lineageflow.io import write_table
+
+    lin, _, _, _ = small_lineage(2)
+    write_table(tmp_path / "in" / "nodes.parquet", lin.nodes)
+    folder = tmp_path / "out" / "csv"
+    folder.mkdir(parents=True)
+    (folder / "objects.csv").write_text("the previous export\n")
+    script = rule_script("export_csv")
+
+    def fill_the_disk(self, path, *args, **kwargs):
+        Path(path).write_text("frame,labelimageId,trackId\n0,1,")  # what fitted before the disk was full
+        raise error(path)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", fill_the_disk)
+    log = tmp_path / "logs" / "export_csv.log"
+    log.parent.mkdir()
+    code, err = _run_until_disk_full(script, _smk({"nodes": tmp_path / "in" / "nodes.parquet"},
+                                                  folder / "objects.csv", log, ndim=2), capsys)
+    assert code == 1
+    _assert_one_disk_full_line(err, folder, folder / "objects.csv")
+    assert sorted(p.name for p in folder.iterdir()) == ["objects.csv"]
+    assert (folder / "objects.csv").read_text() == "the previous export\n"
+    assert err.split("lineageflow error: ")[1].strip() in log.read_text() and "Traceback" not in log.read_text()
+
+
+def test_disk_full_during_ctc_export_names_the_mask_and_keeps_the_previous_folder(tmp_path, rule_script,
+                                                                                  monkeypatch, capsys):
+    """A folder output (CTC): the disk fills at the third mask; the line names that mask under its final name
+    (not atomic_path's temporary), and the previous ctc folder is left as it was, with nothing beside it."""
+    import tifffile
+
+    from export_checks import small_lineage
+    from lineageflow.export.ctc import mask_name
+    from lineageflow.io import write_label_chunk, write_table
+
+    lin, labels, _, _ = small_lineage(2)
+    n = len(labels)
+    inputs = tmp_path / "in"
+    write_table(inputs / "nodes.parquet", lin.nodes)
+    lin.tracks.to_csv(inputs / "tracks.csv", index=False)
+    write_label_chunk(inputs / "labels.h5", labels, t0=0)
+    out = tmp_path / "out"
+    (out / "ctc").mkdir(parents=True)
+    (out / "ctc" / "res_track.txt").write_text("1 0 0 0\n")
+    script = rule_script("export_ctc")
+    written = []
+    imwrite = tifffile.imwrite
+
+    def fill_the_disk(path, data, **kwargs):
+        if len(written) == 2:
+            Path(path).write_bytes(b"II*\0")
+            raise _enospc(path)
+        written.append(path)
+        return imwrite(path, data, **kwargs)
+
+    monkeypatch.setattr(tifffile, "imwrite", fill_the_disk)
+    log = tmp_path / "export_ctc.log"
+    code, err = _run_until_disk_full(script, _smk({"nodes": inputs / "nodes.parquet", "tracks": inputs / "tracks.csv",
+                                                   "labels": [str(inputs / "labels.h5")]}, out / "ctc", log,
+                                                  n_frames=n), capsys)
+    assert code == 1 and len(written) == 2
+    _assert_one_disk_full_line(err, out, out / "ctc" / mask_name(2, n))
+    assert sorted(p.name for p in out.iterdir()) == ["ctc"]
+    assert sorted(p.name for p in (out / "ctc").iterdir()) == ["res_track.txt"]
+    assert (out / "ctc" / "res_track.txt").read_text() == "1 0 0 0\n"
+
+
+def test_a_failed_report_keeps_the_previous_page_and_a_rerun_replaces_it(tmp_path):
+    """Snakemake deletes a job's outputs before it runs: the page is rendered to a staging file (rule report_render)
+    and moved onto report.html (rule report) only when complete, so a render that fails keeps the last report."""
+    out = tmp_path / "out"
+    config = ["--config", f"out={out}", "demo={n_frames: 4, n_cells: 3, seed: 1}", "frames_per_job=4"]
+    snakemake("report", *config)
+    folder = out / "report"
+    page, history = folder / "report.html", folder / "history.json"
+    before, saved = page.read_bytes(), history.read_bytes()
+    assert before.rstrip().endswith(b"</html>") and not (folder / ".report.html.new").exists()
+    # the render fails after it has started and drawn figures: its history is not a file it can read
+    history.unlink()
+    history.mkdir()
+    proc = snakemake("report", *config, "--forcerun", "report", check=False)
+    assert proc.returncode != 0 and "report_render" in proc.text
+    assert "IsADirectoryError" in (folder / "logs" / "report_render.log").read_text()
+    assert page.read_bytes() == before
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]  # no staging file, no temporary
+    # repaired, the next report replaces the page
+    history.rmdir()
+    history.write_bytes(saved)
+    snakemake("report", *config, "--forcerun", "report")
+    after = page.read_bytes()
+    assert after != before and after.rstrip().endswith(b"</html>")
+    assert [h["run"] for h in json.loads(history.read_text())] == [1, 2]
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]

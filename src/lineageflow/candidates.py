@@ -1,6 +1,10 @@
 """Candidate links between objects of nearby frames: k nearest neighbours, forward ∪ backward, within a maximum
 distance in physical units (the voxel size is honoured, unlike ilastik's tracker). Links from frame t go to t+1
-and, for gap closing, to t+2 .. t+max_gap (a track that misses a detection or a whole frame stays one track)."""
+and, for gap closing, to t+2 .. t+max_gap (a track that misses a detection or a whole frame stays one track).
+
+A gap link bridges frames in which the cell was not found: it is no candidate when a skipped frame has an object
+on its path (within that object's radius of the segment between its ends). Otherwise one object per frame could
+carry two tracks in turn (every other frame each), which costs less than calling it a merger."""
 
 from __future__ import annotations
 
@@ -41,6 +45,33 @@ def _pairs(a: np.ndarray, b: np.ndarray, k: int, max_distance: float) -> list[tu
     return sorted(pairs)
 
 
+def _radius(table: pd.DataFrame) -> np.ndarray:
+    """Each object's equivalent radius (physical units) from its ``volume``; 0 without that column."""
+    if "volume" not in table.columns:
+        return np.zeros(len(table))
+    vol = table["volume"].to_numpy(float)
+    ndim = table["spatial_ndim"].to_numpy(int) if "spatial_ndim" in table.columns else np.full(len(table), 3)
+    return np.where(ndim == 2, np.sqrt(vol / np.pi), np.cbrt(3.0 * vol / (4.0 * np.pi)))
+
+
+def _blocked(a: np.ndarray, b: np.ndarray, between: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Whether an object of a skipped frame (positions, radii) lies on the segment a[i] → b[i]."""
+    out = np.zeros(len(a), dtype=bool)
+    for pos, rad in between:
+        if not len(pos):
+            continue
+        tree = cKDTree(pos)
+        mid, half = (a + b) / 2, np.linalg.norm(b - a, axis=1) / 2
+        for i, near in enumerate(tree.query_ball_point(mid, half + rad.max())):
+            if not near:
+                continue
+            ab = b[i] - a[i]
+            u = np.clip(((pos[near] - a[i]) @ ab) / max(float(ab @ ab), 1e-12), 0.0, 1.0)
+            dist = np.linalg.norm(a[i] + u[:, None] * ab - pos[near], axis=1)
+            out[i] |= bool((dist <= rad[near]).any())
+    return out
+
+
 def candidate_links(table: pd.DataFrame, *, k: int = 3, max_distance: float = 50.0, max_gap: int = 1) -> pd.DataFrame:
     """Edges (frame, label_src, label_dst, distance, frame_dst) from each frame t to t+1 .. t+max_gap, sorted
     by :data:`EDGE_KEY`.
@@ -56,6 +87,7 @@ def candidate_links(table: pd.DataFrame, *, k: int = 3, max_distance: float = 50
     if not (isinstance(max_gap, (int, np.integer)) and max_gap >= 1):
         raise ConfigError(f"config key 'tracking.max_gap' = {max_gap!r}; it must be an integer >= 1 (1 = no gap links)")
     parts = []
+    table = table.assign(_radius=_radius(table))
     by_frame = {t: g for t, g in table.groupby("frame", sort=True)}
     for t, src in by_frame.items():
         for g in range(1, int(max_gap) + 1):
@@ -68,6 +100,13 @@ def candidate_links(table: pd.DataFrame, *, k: int = 3, max_distance: float = 50
             if not pairs:
                 continue
             ii, jj = np.array(pairs).T
+            if g > 1:
+                between = [(f[POSITION].to_numpy(float), f["_radius"].to_numpy(float))
+                           for f in (by_frame.get(t + s) for s in range(1, g)) if f is not None]
+                free = ~_blocked(a[ii], b[jj], between)
+                ii, jj = ii[free], jj[free]
+                if not ii.size:
+                    continue
             parts.append(pd.DataFrame({
                 "frame": np.full(len(ii), t, dtype=np.int64),
                 "label_src": src["label"].to_numpy(np.int64)[ii],

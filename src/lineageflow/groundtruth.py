@@ -75,3 +75,105 @@ def evenly_spaced(frames: list[int], n: int) -> list[int]:
         return list(frames)
     idx = np.linspace(0, len(frames) - 1, n).round().astype(int)
     return [frames[i] for i in sorted(set(idx.tolist()))]
+
+
+# ---------------------------------------------------------------- the CTC checks, before any job runs
+
+
+def read_track_table(path: Path) -> np.ndarray:
+    """man_track.txt as an (n, 4) int array L B E P; a malformed line is an InputError naming it."""
+    rows = []
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the track table ({exc.strerror or exc})") from exc
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 4 or not all(p.lstrip("-").isdigit() for p in parts):
+            raise InputError(f"{path}, line {i}: expected four integers 'L B E P', got {line.strip()!r}")
+        rows.append([int(p) for p in parts])
+    return np.array(rows, dtype=np.int64).reshape(-1, 4)
+
+
+def check_ctc(gt_dir: str | Path, n_frames: int | None = None) -> dict:
+    """The CTC consistency checks of a ground-truth folder (those traccuracy runs when it scores), fast enough to
+    run before any job: TRA/man_track.txt parses, each track id is unique with B <= E, a parent exists and ends
+    before its child begins; every TRA mask label is a track, present in exactly the frames B..E of its row;
+    with ``n_frames``, no mask frame lies beyond the movie. Raises one InputError naming the file and what is
+    wrong; returns counts."""
+    gt = Path(gt_dir)
+    table_path = gt / "TRA" / "man_track.txt"
+    if not table_path.is_file():
+        raise InputError(f"{gt}: ground truth has no TRA/man_track.txt")
+    table = read_track_table(table_path)
+    masks = track_frames(gt)
+    if n_frames is not None and max(masks) >= n_frames:
+        raise InputError(f"{masks[max(masks)]}: ground-truth frame {max(masks)} is beyond the movie's "
+                         f"{n_frames} frames")
+    L, B, E, P = table.T if len(table) else (np.zeros(0, np.int64),) * 4
+    ids, counts = np.unique(L, return_counts=True)
+    if (counts > 1).any():
+        raise InputError(f"{table_path}: track {ids[counts > 1][0]} is listed {counts[counts > 1][0]} times")
+    if len(table) and ((L < 1) | (B < 0) | (B > E)).any():
+        bad = table[(L < 1) | (B < 0) | (B > E)][0]
+        raise InputError(f"{table_path}: track line {' '.join(map(str, bad))} needs L >= 1 and 0 <= B <= E")
+    end = dict(zip(L.tolist(), E.tolist()))
+    for lab, b, p in zip(L.tolist(), B.tolist(), P.tolist()):
+        if p and p not in end:
+            raise InputError(f"{table_path}: track {lab} has parent {p}, which is not a track")
+        if p and end[p] >= b:
+            raise InputError(f"{table_path}: track {lab} begins at frame {b} but its parent {p} ends at {end[p]}")
+    seen: dict[int, list[int]] = {}
+    for t, path in masks.items():
+        labels = np.unique(read_mask(path))
+        for lab in labels[labels > 0].tolist():
+            if lab not in end:
+                raise InputError(f"{path}: label {lab} is not a track of {table_path.name}")
+            seen.setdefault(lab, []).append(t)
+    for lab, b, e in zip(L.tolist(), B.tolist(), E.tolist()):
+        frames = seen.get(lab, [])
+        want = [t for t in range(b, e + 1) if t in masks]
+        if frames != want:
+            missing = sorted(set(want) - set(frames))
+            extra = sorted(set(frames) - set(want))
+            what = (f"missing from the masks of frames {missing[:5]}" if missing
+                    else f"also in the masks of frames {extra[:5]}")
+            raise InputError(f"{table_path}: track {lab} (frames {b}..{e}) is {what}")
+    return {"n_tracks": int(len(table)), "n_frames": len(masks)}
+
+
+def fingerprint(gt_dir: str | Path) -> str:
+    """Names, sizes and modification times of a ground truth's TRA files: changes when any of them does."""
+    import hashlib
+
+    h = hashlib.sha256()
+    tra = Path(gt_dir) / "TRA"
+    for p in sorted(tra.iterdir()) if tra.is_dir() else []:
+        st = p.stat()
+        h.update(f"{p.name} {st.st_size} {st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def check_ctc_once(gt_dir: str | Path, n_frames: int, cache: str | Path | None) -> bool:
+    """:func:`check_ctc`, skipped when ``cache`` (a JSON file) records a pass of the same files and movie length.
+    Records a pass in ``cache`` (when given). Returns whether the check ran."""
+    import json
+
+    key = {"gt": str(Path(gt_dir).resolve()), "fingerprint": fingerprint(gt_dir), "n_frames": int(n_frames)}
+    cache = Path(cache) if cache else None
+    if cache is not None and cache.is_file():
+        try:
+            if json.loads(cache.read_text()) == key:
+                return False
+        except ValueError:
+            pass  # unreadable: check again and rewrite it
+    check_ctc(gt_dir, n_frames)
+    if cache is not None:
+        from .atomic import atomic_path
+
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(cache) as tmp:
+            tmp.write_text(json.dumps(key, sort_keys=True))
+    return True

@@ -67,16 +67,30 @@ def levels_of(pixels: np.ndarray, norm: Normalisation) -> np.ndarray:
     return out
 
 
+def sample_frames(n_frames: int, norm: Normalisation) -> list[int]:
+    """The frames (up to ``sample_frames``, evenly spaced) pooled for the movie's levels; none in mode 'none'."""
+    if norm.mode == "none" or n_frames < 1:
+        return []
+    return sorted(set(np.linspace(0, n_frames - 1, min(n_frames, norm.sample_frames)).round().astype(int).tolist()))
+
+
+def sample_stride(frame_pixels: int, n_sampled: int) -> int:
+    """Every how many pixels of a sampled frame are pooled (a fixed stride, so the levels are deterministic)."""
+    return max(1, (frame_pixels * n_sampled) // _MAX_SAMPLES)
+
+
 def movie_levels(read: Callable[[int], np.ndarray], n_frames: int, norm: Normalisation, *,
                  channels: bool = False) -> np.ndarray | None:
     """The movie's (2, C) levels from up to ``sample_frames`` evenly spaced frames; None in mode 'none'.
 
-    (Mode 'frame' normalises pixels per frame but still records the movie's levels for the object features.)"""
+    (Mode 'frame' normalises pixels per frame but still records the movie's levels for the object features.)
+    Rule pixels_normalise pools the same pixels in its pass over every frame, leaving bad frames out
+    (:func:`lineageflow.frame_check.scan`)."""
     if norm.mode == "none":
         return None
-    frames = sorted(set(np.linspace(0, n_frames - 1, min(n_frames, norm.sample_frames)).round().astype(int).tolist()))
+    frames = sample_frames(n_frames, norm)
     first = _as_channels(read(frames[0]), channels)
-    stride = max(1, (first.shape[0] * len(frames)) // _MAX_SAMPLES)
+    stride = sample_stride(first.shape[0], len(frames))
     samples = [first[::stride]] + [_as_channels(read(t), channels)[::stride] for t in frames[1:]]
     return levels_of(np.concatenate(samples), norm)
 
@@ -118,14 +132,18 @@ def levels_for_frame(image: np.ndarray, norm: Normalisation, levels: np.ndarray 
     return np.asarray(levels, dtype=np.float64)
 
 
-def write_levels(path, norm: Normalisation, levels: np.ndarray | None, *, source: str) -> None:
-    """The movie's normalisation (settings + levels) as JSON, atomically."""
+def write_levels(path, norm: Normalisation, levels: np.ndarray | None, *, source: str,
+                 frame_check: dict | None = None) -> None:
+    """The movie's normalisation (settings + levels) as JSON, atomically; ``frame_check``: the movie's reference
+    for the bad-frame check (lineageflow.frame_check.reference), stored beside them."""
     import json
 
     from lineageflow.atomic import atomic_path
 
     doc = {"normalisation": norm.to_dict(), "levels": None if levels is None else np.asarray(levels).tolist(),
            "source": source}
+    if frame_check is not None:
+        doc["frame_check"] = frame_check
     with atomic_path(path) as tmp:
         with open(tmp, "w") as fh:
             json.dump(doc, fh, indent=1, sort_keys=True)

@@ -79,11 +79,28 @@ def neighbour_median(values: np.ndarray, window: int) -> np.ndarray:
     return np.median(values[others], axis=1)
 
 
+def _reference_median(frames: np.ndarray, values: np.ndarray, reference: np.ndarray, window: int) -> np.ndarray:
+    """Per frame, the median of the values of the ``2·window`` nearest reference frames other than itself (the
+    reference frames among themselves as :func:`neighbour_median`; ties: the earlier frame); NaN without any."""
+    out = np.full(len(frames), np.nan)
+    ref_frames, ref_values = frames[reference], values[reference]
+    out[reference] = neighbour_median(ref_values, window)
+    for i in np.flatnonzero(~reference):
+        order = np.lexsort((ref_frames, np.abs(ref_frames - frames[i])))[:2 * window]
+        if order.size:
+            out[i] = np.median(ref_values[order])
+    return out
+
+
 def flag_frames(table: pd.DataFrame, *, count_jump: float, count_window: int, margin_drop_k: float,
-                margin_min_drop: float, saturated_fraction: float) -> pd.DataFrame:
+                margin_min_drop: float, saturated_fraction: float, exclude=(), skipped=()) -> pd.DataFrame:
     """The table with a ``flags`` column: '; '-joined reasons per unreliable frame, '' when the frame looks fine.
-    The thresholds are config section ``qc`` (defaults in config/schema.yaml)."""
+    The thresholds are config section ``qc`` (defaults in config/schema.yaml). Frames in ``exclude`` (bad raw
+    frames, lineageflow.frame_check) are left out of the references that counts and margins are compared with, and
+    frames in ``skipped`` (their objects dropped on purpose) are not flagged for a count jump."""
     table = table.sort_values("frame", kind="stable").reset_index(drop=True)
+    frames = table["frame"].to_numpy()
+    reference = ~np.isin(frames, list(exclude))
     reasons = [[] for _ in range(len(table))]
 
     def add(mask, text):
@@ -97,16 +114,21 @@ def flag_frames(table: pd.DataFrame, *, count_jump: float, count_window: int, ma
     add(saturated > saturated_fraction, lambda i: f"saturated: {_percent(saturated[i])} of pixels at the maximum")
 
     count = table["n_objects"].to_numpy(float)
-    around = neighbour_median(count, count_window)
+    if reference.all():
+        around = neighbour_median(count, count_window)
+    else:
+        around = _reference_median(frames, count, reference, count_window)
     with np.errstate(invalid="ignore"):
         jump = np.abs(count - around) / np.maximum(around, 1)  # max(…, 1): objects appearing in an empty movie
-    add(jump > count_jump, lambda i: f"count jump: {int(count[i])} objects, {around[i]:g} in the frames around")
+    add((jump > count_jump) & ~np.isin(frames, list(skipped)),
+        lambda i: f"count jump: {int(count[i])} objects, {around[i]:g} in the frames around")
 
     margin = table["mean_probability_margin"].to_numpy(float)
     known = np.isfinite(margin)
-    if known.sum() >= 3:  # a median and a spread need a few frames
-        median = float(np.median(margin[known]))
-        sigma = _MAD_TO_SIGMA * float(np.median(np.abs(margin[known] - median)))
+    ref = known & reference
+    if ref.sum() >= 3:  # a median and a spread need a few frames
+        median = float(np.median(margin[ref]))
+        sigma = _MAD_TO_SIGMA * float(np.median(np.abs(margin[ref] - median)))
         floor = median - max(margin_drop_k * sigma, margin_min_drop)
         with np.errstate(invalid="ignore"):
             add(known & (margin < floor),
@@ -136,3 +158,28 @@ def summary(table: pd.DataFrame, settings: dict) -> dict:
 
     return {"n_frames": int(len(table)), "n_flagged": len(bad), "flagged": bad, "settings": dict(settings),
             **{f"median_{c}": median(c) for c in ("n_objects", "mean_probability_margin", "uncertain_fraction")}}
+
+
+def add_input_check(table: pd.DataFrame, check: pd.DataFrame, skipped: set[int]) -> pd.DataFrame:
+    """The flagged table (:func:`flag_frames`) with the bad frames of the input check (lineageflow.frame_check)
+    flagged too: 'input check: KINDS (skipped|kept)'."""
+    table = table.copy()
+    flags = dict(zip(table["frame"].astype(int), table["flags"]))
+    for t, kinds in zip(check["frame"].astype(int), check["kinds"]):
+        if kinds and t in flags:
+            text = f"input check: {kinds.replace(',', ', ')} ({'skipped' if t in skipped else 'kept'})"
+            flags[t] = f"{flags[t]}; {text}" if flags[t] else text
+    table["flags"] = [flags[int(t)] for t in table["frame"]]
+    return table
+
+
+def input_check_summary(check: pd.DataFrame, mode: str, skipped: set[int]) -> dict:
+    """What summary.json holds of the input check: the handling (config input_check.bad_frames), every bad frame
+    (frame, file, kind, kinds, reason, action) and every frame of another dtype than the movie's."""
+    bad = check[check["kind"] != "ok"]
+    frames = [{"frame": int(r.frame), "file": str(r.file), "kind": str(r.kind), "kinds": str(r.kinds),
+               "reason": str(r.reason), "action": "skipped" if int(r.frame) in skipped else "kept"}
+              for r in bad.itertuples()]
+    notes = [{"frame": int(r.frame), "file": str(r.file), "note": str(r.note)} for r in check.itertuples() if r.note]
+    return {"bad_frames": mode, "n_bad": len(frames), "n_skipped": sum(f["action"] == "skipped" for f in frames),
+            "frames": frames, "dtype_notes": notes}

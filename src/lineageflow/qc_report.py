@@ -13,7 +13,9 @@ from .report import _img, _plt, _table, save_png
 
 NOTE = ("<p>Per frame, without ground truth (<code>qc/frames.csv</code>): object count, mean probability margin "
         "|2p − 1| and fraction of uncertain pixels; a frame is flagged when it is blank, non-finite or saturated, or "
-        "when its object count jumps or its margin drops (thresholds: config section <code>qc</code>).</p>")
+        "when its object count jumps or its margin drops (thresholds: config section <code>qc</code>). Bad raw "
+        "frames (<code>qc/frame_check.csv</code>: non-finite, saturated, empty, or a mean or std far from the "
+        "movie's) are skipped or kept as config key <code>input_check.bad_frames</code> says.</p>")
 
 
 def qc_figure(table: pd.DataFrame | None, title: str = ""):
@@ -73,7 +75,25 @@ def report_text(summary: dict | None) -> tuple[str, list[tuple[int, str]]]:
                if margin is not None and uncertain is not None else "")
     if not rows:
         return f"{summary['n_frames']} frames{medians}: no frame flagged", []
-    return f"{summary['n_frames']} frames{medians}: {len(rows)} flagged as unreliable", rows
+    return f"{summary['n_frames']} frames{medians}: {len(rows)} flagged as unreliable{_input_check_text(summary)}", rows
+
+
+def _input_check_text(summary: dict) -> str:
+    """'; N bad raw frames (input check): k skipped, m kept', or '' when the input check found none."""
+    check = summary.get("input_check") or {}
+    frames = check.get("frames") or []
+    if not frames:
+        return ""
+    skipped = sum(f["action"] == "skipped" for f in frames)
+    return f"; {len(frames)} bad raw frame(s) (input check): {skipped} skipped, {len(frames) - skipped} kept"
+
+
+def input_check_rows(summary: dict | None) -> list[list[str]]:
+    """The report's rows for the bad raw frames: frame, file, kind, why, what was done."""
+    check = (summary or {}).get("input_check") or {}
+    rows = [[str(f["frame"]), f["file"], f["kind"], f["reason"], f["action"]] for f in check.get("frames") or []]
+    rows += [[str(f["frame"]), f["file"], "other dtype", f["note"], "converted"] for f in check.get("dtype_notes") or []]
+    return sorted(rows, key=lambda r: int(r[0]))
 
 
 def qc_section(runs, pngs: dict[str, bytes]) -> str:
@@ -85,4 +105,9 @@ def qc_section(runs, pngs: dict[str, bytes]) -> str:
                      f'<p{"" if r.qc else " class=note"}>{html.escape(text)}</p>')
         if rows:
             parts.append(_table(["frame", "why it looks unreliable"], [[t, html.escape(f)] for t, f in rows]))
+        bad = input_check_rows(r.qc)
+        if bad:
+            parts.append("<p>Raw frames the input check names (<code>qc/frame_check.csv</code>):</p>")
+            parts.append(_table(["frame", "file", "kind", "why", "handling"],
+                                [[html.escape(c) for c in row] for row in bad]))
     return "".join(parts) + NOTE
