@@ -1,7 +1,10 @@
 # Config validation, resolved inputs, paths and frame chunks shared by all rule files.
 import sys
 
+from pathlib import Path
+
 from lineageflow import config as lf_config
+from lineageflow import groundtruth as lf_groundtruth
 from lineageflow import inputs as lf_inputs
 from lineageflow import outlock as lf_outlock
 from lineageflow import solvers as lf_solvers
@@ -22,8 +25,13 @@ def _resolve_run(cfg):
         note = plan_note(run.n_frames, valid["window_size"], valid["overlap"])
         if note:
             sys.stderr.write(f"lineageflow: note: {note}\n")
-        if workflow.is_main_process and lf_outlock.executes(sys.argv):
+        executes = lf_outlock.executes(sys.argv)
+        if workflow.is_main_process and executes:
             lf_outlock.hold(run.out)  # one run per OUT, whatever folder it was started from
+        if workflow.is_main_process and run.eval_gt and Path(run.eval_gt).is_dir():
+            # the CTC checks traccuracy runs when it scores, now rather than after every export (cached per GT files)
+            lf_groundtruth.check_ctc_once(run.eval_gt, run.n_frames,
+                                          Path(run.out) / ".lineageflow.gt_check.json" if executes else None)
         return valid, run, chunks, windows
     except LineageflowError as exc:
         sys.stderr.write(f"lineageflow: {exc}\n")

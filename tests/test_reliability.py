@@ -290,3 +290,32 @@ def test_a_failed_report_keeps_the_previous_page_and_a_rerun_replaces_it(tmp_pat
     assert after != before and after.rstrip().endswith(b"</html>")
     assert [h["run"] for h in json.loads(history.read_text())] == [1, 2]
     assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]
+
+
+def test_ground_truth_failing_the_ctc_checks_stops_before_any_job(tmp_path):
+    """#11 item 6: a GT folder that fails the CTC checks is named at the start, not after every export."""
+    import shutil
+
+    import numpy as np
+    import tifffile
+
+    from lineageflow.synthetic import SyntheticConfig, generate
+
+    generate(tmp_path / "seq", SyntheticConfig(n_frames=6, n_cells=3, seed=1))
+    gt = tmp_path / "seq" / "01_GT"
+    bad = tmp_path / "bad_GT"
+    shutil.copytree(gt, bad)
+    mask = bad / "TRA" / "man_track002.tif"
+    img = tifffile.imread(mask)
+    tifffile.imwrite(mask, np.where(img == 1, 0, img).astype(img.dtype))  # track 1 now misses frame 2
+    proc = snakemake("--config", f"input={tmp_path / 'seq' / '01'}", f"gt={bad}", f"out={tmp_path / 'out'}",
+                     check=False)
+    assert proc.returncode != 0
+    message = [line for line in proc.stderr.splitlines() if line.startswith("lineageflow:")]
+    assert len(message) == 1 and "track 1 (frames 0..5) is missing from the masks of frames [2]" in message[0], \
+        proc.stderr[-2000:]
+    assert "man_track.txt" in message[0]
+    assert not (tmp_path / "out" / "pixels").exists()  # no job ran
+    # the intact ground truth passes, once: the pass is recorded in OUT and not repeated for the same files
+    snakemake("-n", "--config", f"input={tmp_path / 'seq' / '01'}", f"gt={gt}", f"out={tmp_path / 'out2'}")
+    assert not (tmp_path / "out2" / ".lineageflow.gt_check.json").exists()  # a dry run records nothing
