@@ -28,6 +28,9 @@ def _resolve_run(cfg):
         executes = lf_outlock.executes(sys.argv)
         if workflow.is_main_process and executes:
             lf_outlock.hold(run.out)  # one run per OUT, whatever folder it was started from
+            if lf_outlock.clear_stale_snakemake_locks(run.out):
+                sys.stderr.write("lineageflow: note: removed Snakemake's lock left by a killed run on this output "
+                                 "folder; resuming\n")
         if workflow.is_main_process and run.eval_gt and Path(run.eval_gt).is_dir():
             # the CTC checks traccuracy runs when it scores, now rather than after every export (cached per GT files)
             lf_groundtruth.check_ctc_once(run.eval_gt, run.n_frames,

@@ -319,3 +319,20 @@ def test_ground_truth_failing_the_ctc_checks_stops_before_any_job(tmp_path):
     # the intact ground truth passes, once: the pass is recorded in OUT and not repeated for the same files
     snakemake("-n", "--config", f"input={tmp_path / 'seq' / '01'}", f"gt={gt}", f"out={tmp_path / 'out2'}")
     assert not (tmp_path / "out2" / ".lineageflow.gt_check.json").exists()  # a dry run records nothing
+
+
+def test_stale_snakemake_locks_on_the_output_folder_are_removed(tmp_path):
+    """Locks a killed Snakemake left (all its outputs in OUT) go once OUT is held; others stay."""
+    from lineageflow import outlock
+
+    out = tmp_path / "out"
+    locks = tmp_path / ".snakemake" / "locks"
+    locks.mkdir(parents=True)
+    (locks / "0.output.lock").write_text(f"{out}/pixels/a.h5\n{out}/track/lineage.json\n")
+    (locks / "0.input.lock").write_text("/data/movie/t000.tif\n")
+    (locks / "1.output.lock").write_text(f"{out}/x.csv\n{tmp_path}/elsewhere/y.csv\n")
+    (locks / "1.input.lock").write_text("")
+    removed = outlock.clear_stale_snakemake_locks(out, tmp_path)
+    assert sorted(p.name for p in removed) == ["0.input.lock", "0.output.lock"]
+    assert sorted(p.name for p in locks.iterdir()) == ["1.input.lock", "1.output.lock"]
+    assert outlock.clear_stale_snakemake_locks(out, tmp_path / "nowhere") == []

@@ -48,3 +48,25 @@ NO_EXECUTION = {"-n", "--dry-run", "--dryrun", "--lint", "--unlock", "--list", "
 def executes(argv: list[str]) -> bool:
     """Whether this Snakemake command line runs jobs (a dry run, lint, unlock, listing or graph does not)."""
     return not any(a in NO_EXECUTION or a.split("=", 1)[0] in NO_EXECUTION for a in argv[1:])
+
+
+def clear_stale_snakemake_locks(out: str | Path, workdir: str | Path = ".") -> list[Path]:
+    """Remove Snakemake's own locks (``.snakemake/locks`` of ``workdir``) whose locked outputs all lie in ``out``.
+
+    Called once this process holds ``out`` (:func:`hold`): no other run can be writing there, so such locks were
+    left by a Snakemake that was killed, and the same command can resume without ``--unlock``. Locks of runs that
+    write elsewhere are left alone. Returns the lock files removed."""
+    locks = Path(workdir) / ".snakemake" / "locks"
+    root = Path(out).resolve()
+    removed = []
+    for out_lock in sorted(locks.glob("*.output.lock")) if locks.is_dir() else []:
+        try:
+            paths = [p for p in out_lock.read_text().splitlines() if p.strip()]
+        except OSError:
+            continue
+        if paths and all(Path(p).resolve().is_relative_to(root) for p in paths):
+            for f in (out_lock, out_lock.with_name(out_lock.name.replace(".output.lock", ".input.lock"))):
+                if f.exists():
+                    f.unlink()
+                    removed.append(f)
+    return removed
