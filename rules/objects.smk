@@ -39,6 +39,7 @@ else:
         params:
             frames=chunk_range,
             bad_frames=config["input_check"]["bad_frames"],
+            skip_abnormal=config["input_check"]["skip_abnormal"],
             external=RUN.objects_from == "probabilities",
             axes=config["pixels"]["probabilities_axes"],
             voxel_size=RUN.voxel_size,

@@ -34,8 +34,8 @@ def main(smk):
     skip, check = set(), getattr(smk.input, "check", None)
     if check:  # bad frames found by pixels_predict (config input_check): with bad_frames 'skip', no objects there
         table = frame_check.read_check(check)
-        skip = frame_check.frames_to_skip(table, smk.params.bad_frames)
-        for line in frame_check.warning_lines(table, smk.params.bad_frames):
+        skip = frame_check.frames_to_skip(table, smk.params.bad_frames, smk.params.skip_abnormal)
+        for line in frame_check.warning_lines(table, smk.params.bad_frames, smk.params.skip_abnormal):
             log.warning("%s", line)
     labels = []
     for t, probs, source in probability_frames(smk, t0, t1):

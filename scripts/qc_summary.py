@@ -24,7 +24,8 @@ def main(smk):
     mode = smk.params.input_check["bad_frames"]
     check = pd.concat([frame_check.read_check(p) for p in smk.input.checks], ignore_index=True)
     check = check.sort_values("frame", kind="stable").reset_index(drop=True)
-    skipped = frame_check.frames_to_skip(check, mode) if smk.params.skips else set()
+    skipped = (frame_check.frames_to_skip(check, mode, smk.params.input_check["skip_abnormal"]) if smk.params.skips
+               else set())
     frame_check.write_check(smk.output.check, check)
     # bad frames are no reference for the counts and margins of the others
     table = qc.flag_frames(rows, count_jump=settings["count_jump"], count_window=settings["count_window"],

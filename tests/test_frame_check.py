@@ -177,6 +177,19 @@ def test_skip_or_keep():
         frame_check.frames_to_skip(table, "drop")
 
 
+def test_abnormal_frames_are_skipped_only_when_asked():
+    """A statistical outlier may be real data (the bright first frames of a bleaching movie): named, kept."""
+    frames = _movie(30)
+    frames[2] = np.zeros_like(frames[2])
+    frames[10] = frames[10] * 3
+    table = _check(frames)
+    assert _kinds(table) == {2: "empty", 10: "abnormal"}
+    assert frame_check.frames_to_skip(table, "skip") == {2}
+    assert frame_check.frames_to_skip(table, "skip", skip_abnormal=True) == {2, 10}
+    lines = frame_check.warning_lines(table, "skip")
+    assert len(lines) == 2 and "skipped" in lines[0] and "kept" in lines[1] and "skip_abnormal" in lines[1]
+
+
 def test_warning_lines_name_frame_and_file():
     frames = _movie(10)
     frames[2] = np.zeros_like(frames[2])
@@ -331,7 +344,7 @@ def test_config_defaults_and_a_wrong_value_names_the_key():
 
     schema = load_schema(ROOT / "config" / "schema.yaml")
     assert validate_config({}, schema)["input_check"] == {"bad_frames": "skip", "abnormal_z": 6.0,
-                                                          "saturated_fraction": 0.5}
+                                                          "saturated_fraction": 0.5, "skip_abnormal": False}
     with pytest.raises(ConfigError, match=r"input_check.bad_frames.*'drop'"):
         validate_config({"input_check": {"bad_frames": "drop"}}, schema)
     with pytest.raises(ConfigError, match=r"input_check.abnormal_z"):

@@ -191,21 +191,28 @@ def bad(table: pd.DataFrame) -> pd.DataFrame:
     return table[table["kind"] != "ok"]
 
 
-def frames_to_skip(table: pd.DataFrame, mode: str) -> set[int]:
-    """Frames whose objects are dropped: the bad frames with ``mode`` 'skip', none with 'keep'."""
+def frames_to_skip(table: pd.DataFrame, mode: str, skip_abnormal: bool = False) -> set[int]:
+    """Frames whose objects are dropped: with ``mode`` 'skip' the empty, saturated and non-finite frames, and the
+    abnormal ones only with ``skip_abnormal`` (a statistical outlier is often real data: the bright first frames
+    of a bleaching movie); none with 'keep'."""
     if mode not in MODES:
         raise InputError(f"config key 'input_check.bad_frames' = {mode!r}: must be one of {', '.join(MODES)}")
-    return {int(t) for t in bad(table)["frame"]} if mode == "skip" else set()
+    rows = bad(table)
+    if not skip_abnormal:
+        rows = rows[rows["kind"] != "abnormal"]
+    return {int(t) for t in rows["frame"]} if mode == "skip" else set()
 
 
-def warning_lines(table: pd.DataFrame, mode: str | None = None) -> list[str]:
+def warning_lines(table: pd.DataFrame, mode: str | None = None, skip_abnormal: bool = False) -> list[str]:
     """One line per bad frame (frame, file, why, and what is done with config ``input_check.bad_frames`` =
     ``mode``, when given) and per frame of another dtype than the movie's."""
     lines = []
     for _, row in table.iterrows():
         where = f"frame {int(row['frame'])}" + (f" ({row['file']})" if row["file"] else "")
         if row["kind"] != "ok":
-            action = f"; {ACTIONS[mode]} (input_check.bad_frames = {mode})" if mode else ""
+            kept = mode == "skip" and row["kind"] == "abnormal" and not skip_abnormal
+            action = (f"; {ACTIONS['keep']} (abnormal frames are skipped only with input_check.skip_abnormal)"
+                      if kept else f"; {ACTIONS[mode]} (input_check.bad_frames = {mode})" if mode else "")
             lines.append(f"bad {where}: {row['reason']}{action}")
         if row["note"]:
             lines.append(f"{where}: {row['note']}")
