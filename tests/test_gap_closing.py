@@ -131,3 +131,12 @@ def test_blank_frame_is_skipped_and_bridged(blank_run):
     assert (res["P"] == 0).sum() == (gt["P"] == 0).sum()
     ended = res[res["E"] == BLANK - 1]
     assert set(after["P"]) <= set(ended["L"])
+
+
+def test_seams_with_gap_links_and_every_object_kept():
+    """keep_all_objects (trusted label images): a seam fixes some objects' counts to 0 (all their links decided
+    by a window), which must not contradict 'every object holds a cell'."""
+    nodes = movie(seed=2, n_frames=N_FRAMES, n_false=0, n_missing=4, gap_frames=(9,))
+    tracking = tracking_config(solver="highs", gap=0.0, max_gap=2, keep_all_objects=True)
+    st, summary = stitch.solve_windowed(nodes, tracking, N_FRAMES, 10, 2)
+    assert (st.nodes["count"] >= 1).all() and summary["n_windows"] == 4

@@ -74,7 +74,8 @@ def solve_seam(before: pd.DataFrame, after: pd.DataFrame, tracking: dict, decide
 
     Returns (before's new disappear/divide, after's new appear, crossing links) — see the module docstring.
     """
-    params = ilp.TrackingParams.from_dict(tracking)
+    # counts are fixed here, some to 0 (an object whose links are all decided): keep_all_objects does not apply
+    params = ilp.TrackingParams.from_dict({**tracking, "keep_all_objects": False})
     nb = len(before)
     cut = int(after["frame"].min()) if len(after) else int(before["frame"].max()) + 1
     last = before["frame"] == before["frame"].max() if len(before) else before["frame"]
