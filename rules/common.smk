@@ -32,7 +32,7 @@ def _resolve_run(cfg):
                 sys.stderr.write("lineageflow: note: removed Snakemake's lock left by a killed run on this output "
                                  "folder; resuming\n")
         gt_made_here = run.eval_gt and Path(run.eval_gt).resolve().is_relative_to(Path(run.out).resolve())  # demo
-        if workflow.is_main_process and run.eval_gt and Path(run.eval_gt).is_dir() and not gt_made_here:
+        if workflow.is_main_process and run.eval_gt and (Path(run.eval_gt) / "TRA").is_dir() and not gt_made_here:
             # the CTC checks traccuracy runs when it scores, now rather than after every export (cached per GT files)
             lf_groundtruth.check_ctc_once(run.eval_gt, run.n_frames,
                                           Path(run.out) / ".lineageflow.gt_check.json" if executes else None)
