@@ -175,8 +175,8 @@ def test_check_ctc_passes_a_consistent_ground_truth(tmp_path):
     (lambda tra: (tra / "man_track.txt").write_text("1 0 3 0\n2 0 1 0\n3 2 3 2\n"), "label 4 is not a track"),
     (lambda tra: (tra / "man_track.txt").write_text("1 0 3 0\n2 0 1 0\n3 2 3 2\n4 2 3 9\n"), "parent 9"),
     (lambda tra: (tra / "man_track.txt").write_text("1 0 3 0\n2 0 2 0\n3 2 3 2\n4 2 3 2\n"), "parent 2 ends at 2"),
-    (lambda tra: (tra / "man_track.txt").write_text("1 0 3 0\n2 0 1\n"), "line 2: expected four integers"),
-    (lambda tra: (tra / "man_track.txt").write_text("1 0 3 0\n1 0 1 0\n3 2 3 1\n4 2 3 1\n"), "track 1 is listed 2"),
+    (lambda tra: (tra / "man_track.txt").write_text("1 0 3 0\n2 0 1\n"), "line 2: expected 4 numbers"),
+    (lambda tra: (tra / "man_track.txt").write_text("1 0 3 0\n1 0 1 0\n3 2 3 1\n4 2 3 1\n"), "track 1 is listed more than once"),
     (lambda tra: tifffile.imwrite(tra / "man_track001.tif", np.where(
         tifffile.imread(tra / "man_track001.tif") == 1, 0, tifffile.imread(tra / "man_track001.tif"))),
      r"track 1 \(frames 0..3\) is missing from the masks of frames \[1\]"),

@@ -80,23 +80,6 @@ def evenly_spaced(frames: list[int], n: int) -> list[int]:
 # ---------------------------------------------------------------- the CTC checks, before any job runs
 
 
-def read_track_table(path: Path) -> np.ndarray:
-    """man_track.txt as an (n, 4) int array L B E P; a malformed line is an InputError naming it."""
-    rows = []
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the track table ({exc.strerror or exc})") from exc
-    for i, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        parts = line.split()
-        if len(parts) != 4 or not all(p.lstrip("-").isdigit() for p in parts):
-            raise InputError(f"{path}, line {i}: expected four integers 'L B E P', got {line.strip()!r}")
-        rows.append([int(p) for p in parts])
-    return np.array(rows, dtype=np.int64).reshape(-1, 4)
-
-
 def check_ctc(gt_dir: str | Path, n_frames: int | None = None) -> dict:
     """The CTC consistency checks of a ground-truth folder (those traccuracy runs when it scores), fast enough to
     run before any job: TRA/man_track.txt parses, each track id is unique with B <= E, a parent exists and ends
@@ -107,7 +90,9 @@ def check_ctc(gt_dir: str | Path, n_frames: int | None = None) -> dict:
     table_path = gt / "TRA" / "man_track.txt"
     if not table_path.is_file():
         raise InputError(f"{gt}: ground truth has no TRA/man_track.txt")
-    table = read_track_table(table_path)
+    from .annotations import read_man_track
+
+    table = read_man_track(table_path)[["L", "B", "E", "P"]].to_numpy(np.int64).reshape(-1, 4)
     masks = track_frames(gt)
     if n_frames is not None and max(masks) >= n_frames:
         raise InputError(f"{masks[max(masks)]}: ground-truth frame {max(masks)} is beyond the movie's "
