@@ -98,12 +98,7 @@ def check_ctc(gt_dir: str | Path, n_frames: int | None = None) -> dict:
         raise InputError(f"{masks[max(masks)]}: ground-truth frame {max(masks)} is beyond the movie's "
                          f"{n_frames} frames")
     L, B, E, P = table.T if len(table) else (np.zeros(0, np.int64),) * 4
-    ids, counts = np.unique(L, return_counts=True)
-    if (counts > 1).any():
-        raise InputError(f"{table_path}: track {ids[counts > 1][0]} is listed {counts[counts > 1][0]} times")
-    if len(table) and ((L < 1) | (B < 0) | (B > E)).any():
-        bad = table[(L < 1) | (B < 0) | (B > E)][0]
-        raise InputError(f"{table_path}: track line {' '.join(map(str, bad))} needs L >= 1 and 0 <= B <= E")
+    # read_man_track has refused malformed lines, repeated ids and B > E
     end = dict(zip(L.tolist(), E.tolist()))
     for lab, b, p in zip(L.tolist(), B.tolist(), P.tolist()):
         if p and p not in end:
