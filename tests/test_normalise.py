@@ -22,7 +22,8 @@ def test_defaults_and_from_config():
     assert Normalisation.from_config({}) == Normalisation()
     got = Normalisation.from_config({"mode": "frame", "low": 2, "high": 98, "sample_frames": 5, "other": 1})
     assert got == Normalisation("frame", 2, 98, 5)
-    assert got.to_dict() == {"mode": "frame", "low": 2, "high": 98, "sample_frames": 5}
+    assert got.to_dict() == {"mode": "frame", "low": 2, "high": 98, "sample_frames": 5, "background": 0.0}
+    assert Normalisation.from_config({"background": 40}).background == 40
     assert Normalisation(**got.to_dict()) == got
 
 
@@ -37,6 +38,8 @@ def test_defaults_and_from_config():
         ({"low": 1, "high": 100.5}, "pixels.normalise.low/high"),
         ({"sample_frames": 0}, "pixels.normalise.sample_frames"),
         ({"sample_frames": -3}, "pixels.normalise.sample_frames"),
+        ({"background": -1}, "pixels.normalise.background"),
+        ({"background": float("nan")}, "pixels.normalise.background"),
     ],
 )
 def test_bad_settings_name_the_config_key(kwargs, key):
@@ -320,3 +323,59 @@ def test_intensity_levels():
     assert normalise.intensity_levels(MOVIE, three, channel=1) == (2.0, 20.0)
     assert normalise.intensity_levels(MOVIE, three) == (1.0, 10.0)
     assert normalise.intensity_levels(FRAME, three, channel=2) == (3.0, 30.0)  # frame mode: the movie's levels
+
+
+# --- illumination flattening ---------------------------------------------------------------------------------------
+
+def _lit_field(shape=(200, 240), seed=0):
+    """Nuclei (radius 8, +40) on a background lit unevenly (a ramp of 60 across the field), Gaussian noise σ 5."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    light = 100 + 60 * xx / shape[1] + 20 * np.sin(yy / 40.0)
+    nuclei = np.zeros(shape, bool)
+    for cy, cx in rng.integers(20, np.array(shape) - 20, size=(12, 2)):
+        nuclei |= (yy - cy) ** 2 + (xx - cx) ** 2 <= 64
+    raw = light + 40 * nuclei + rng.normal(0, 5, shape)
+    return np.clip(raw, 0, 65535).astype(np.uint16), nuclei
+
+
+def test_flatten_removes_uneven_light_and_keeps_nuclei():
+    raw, nuclei = _lit_field()
+    flat = normalise.flatten(raw, 30)
+    assert flat.shape == raw.shape and flat.dtype == np.float32
+    bg_raw, bg_flat = raw[~nuclei].astype(float), flat[~nuclei]
+    assert bg_raw.std() > 15 and bg_flat.std() < 7  # ramp gone, the σ 5 noise stays
+    contrast = flat[nuclei].mean() - bg_flat.mean()
+    assert 34 < contrast < 46  # nuclei (narrower than the disk) keep their +40
+    assert abs(np.median(flat) - np.median(raw)) < 10  # the background's median is added back: same scale
+    np.testing.assert_array_equal(normalise.flatten(raw, 0), raw.astype(np.float32))
+
+
+def test_flatten_3d_per_slice_and_channels():
+    a, _ = _lit_field(seed=1)
+    b, _ = _lit_field(seed=2)
+    stack = np.stack([a, b]).astype(np.float32)  # (z, y, x)
+    flat = normalise.flatten(stack, 30)
+    diff = flat[1] - normalise.flatten(b, 30)  # slices are flattened independently (one median added back)
+    assert np.ptp(diff) < 1e-3
+    both = np.stack([a, 3 * b.astype(np.float32)], axis=-1)
+    fc = normalise.flatten(both, 30, channels=True)
+    np.testing.assert_allclose(fc[..., 0], normalise.flatten(a, 30), rtol=1e-6)
+    np.testing.assert_allclose(fc[..., 1], normalise.flatten(3 * b.astype(np.float32), 30), rtol=1e-5)
+
+
+def test_levels_and_apply_use_the_flattened_frame():
+    raw, nuclei = _lit_field()
+    norm = Normalisation("movie", 50, 99.8, background=30)
+    lv = normalise.movie_levels(lambda t: raw, 1, norm)
+    flat = normalise.flatten(raw, 30)
+    np.testing.assert_allclose(lv[:, 0], np.percentile(flat, [50, 99.8]), rtol=1e-6)
+    out = normalise.apply(raw, norm, lv)
+    np.testing.assert_allclose(out, (flat - lv[0, 0]) / (lv[1, 0] - lv[0, 0]), rtol=1e-5, atol=1e-6)
+    per_frame = norm.per_frame()
+    assert per_frame.mode == "frame" and per_frame.background == 30
+    np.testing.assert_allclose(normalise.levels_for_frame(raw, per_frame, None), lv)
+    # without flattening the bright side of the field reaches the nuclei's level
+    plain = normalise.apply(raw, Normalisation("frame", 50, 99.8), None)
+    assert np.percentile(plain[~nuclei], 99) > 0.5 * plain[nuclei].mean()
+    assert np.percentile(out[~nuclei], 99) < 0.5 * out[nuclei].mean()

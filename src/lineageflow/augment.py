@@ -86,7 +86,7 @@ class Augmentation:
     def variants(self, image: np.ndarray, norm: normalise.Normalisation, frame: int = 0, *,
                  channels: bool = False) -> list[np.ndarray]:
         """The copies, each normalised by its own levels (as a movie of such frames would be)."""
-        own = normalise.Normalisation("frame", norm.low, norm.high) if norm.mode != "none" else norm
+        own = norm.per_frame()
         return [normalise.apply(c, own, channels=channels) for _, c in self.copies(image, frame, channels=channels)]
 
 

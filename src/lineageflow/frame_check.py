@@ -278,7 +278,7 @@ def sample_movie(read: Callable[[int], np.ndarray], n_frames: int, norm, *, chan
     samples, rows = {}, []
     for t in frames:
         image = np.asarray(read(t))
-        pixels = normalise._as_channels(image, channels)
+        pixels = normalise._as_channels(normalise.prepared(image, norm, channels=channels), channels)
         samples[t] = pixels[::normalise.sample_stride(pixels.shape[0], len(frames))]
         rows.append(frame_stats(image[..., channel] if channels else image, frame=t, file=source(t)))
     ref = reference(rows, saturated_fraction=saturated_fraction, dtype=dtype)

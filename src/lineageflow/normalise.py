@@ -8,16 +8,22 @@ invariant to gain and offset (its filters are linear, its splits are thresholds)
 * ``frame``: levels per frame, for movies whose brightness drifts (bleaching);
 * ``none``: raw intensities, as ilastik does.
 
+``background`` > 0 first flattens uneven illumination: a smooth background (the grey opening, with a disk of that
+radius in pixels, of the frame's block means, smoothed) is subtracted and its median added back, so intensities
+keep their scale but a bright corner of the field no longer looks like a dim nucleus. It is part of the levels as
+well: they are taken from flattened frames.
+
 The settings are stored in the pixel classifier; the levels always come from the movie the classifier is applied
 to (at training time: the training movie), through the same functions.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 import numpy as np
+from scipy import ndimage
 
 from lineageflow.errors import ConfigError
 
@@ -31,6 +37,7 @@ class Normalisation:
     low: float = 1.0  # percentile mapped to 0
     high: float = 99.8  # percentile mapped to 1
     sample_frames: int = 20  # frames (evenly spaced) pooled for the movie's levels
+    background: float = 0.0  # radius (pixels) of the illumination flattening; 0 = off
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -40,14 +47,54 @@ class Normalisation:
                               "need 0 <= low < high <= 100 (percentiles)")
         if int(self.sample_frames) < 1:
             raise ConfigError(f"config key 'pixels.normalise.sample_frames' = {self.sample_frames}: must be >= 1")
+        if not (np.isfinite(self.background) and self.background >= 0):
+            raise ConfigError(f"config key 'pixels.normalise.background' = {self.background}: must be >= 0 "
+                              "(a radius in pixels; 0 = no flattening)")
 
     @classmethod
     def from_config(cls, section: dict | None) -> "Normalisation":
         section = section or {}
-        return cls(**{k: section[k] for k in ("mode", "low", "high", "sample_frames") if k in section})
+        return cls(**{k: section[k] for k in ("mode", "low", "high", "sample_frames", "background") if k in section})
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def per_frame(self) -> "Normalisation":
+        """The same settings with levels per frame (for augmented copies, each normalised by its own levels)."""
+        return replace(self, mode="frame") if self.mode != "none" else self
+
+
+def flatten(image: np.ndarray, radius: float, *, channels: bool = False) -> np.ndarray:
+    """``image`` (float32) less its smooth background, plus that background's median; laterally per z-slice.
+
+    The background: block means (blocks of ~radius/4 pixels, so noise averages out), their grey opening with a
+    disk of ``radius`` (removes everything narrower than the disk: nuclei), a Gaussian of half that radius, and a
+    linear upsampling back to the frame. ``radius`` 0 returns the image as float32."""
+    img = np.asarray(image, dtype=np.float32)
+    if radius <= 0:
+        return img
+    if channels:
+        return np.stack([flatten(img[..., c], radius) for c in range(img.shape[-1])], axis=-1)
+    if img.ndim < 2:
+        raise ValueError(f"flatten needs a 2D or 3D image, got shape {img.shape}")
+    k = max(1, int(radius // 4))
+    lead = img.ndim - 2
+    padded = np.pad(img, [(0, 0)] * lead + [(0, (-s) % k) for s in img.shape[-2:]], mode="edge")
+    ny, nx = padded.shape[-2] // k, padded.shape[-1] // k
+    small = padded.reshape(*padded.shape[:-2], ny, k, nx, k).mean(axis=(-3, -1), dtype=np.float64)
+    r = max(1, int(round(radius / k)))
+    yy, xx = np.ogrid[-r:r + 1, -r:r + 1]
+    disk = (yy * yy + xx * xx <= r * r).reshape((1,) * lead + (2 * r + 1, 2 * r + 1))
+    bg = ndimage.grey_opening(small, footprint=disk, mode="reflect")
+    bg = ndimage.gaussian_filter(bg, sigma=(0,) * lead + (r / 2, r / 2), mode="reflect")
+    bg = ndimage.zoom(bg, (1,) * lead + (k, k), order=1, mode="nearest", grid_mode=True)
+    bg = bg[(...,) + tuple(slice(0, s) for s in img.shape[-2:])]
+    return (img - bg + np.median(bg)).astype(np.float32)
+
+
+def prepared(image: np.ndarray, norm: "Normalisation", *, channels: bool = False) -> np.ndarray:
+    """What the levels are taken from and mapped on: the frame, flattened when ``norm.background`` is set."""
+    return flatten(image, norm.background, channels=channels) if norm.background > 0 else np.asarray(image)
 
 
 def _as_channels(image: np.ndarray, channels: bool) -> np.ndarray:
@@ -89,9 +136,10 @@ def movie_levels(read: Callable[[int], np.ndarray], n_frames: int, norm: Normali
     if norm.mode == "none":
         return None
     frames = sample_frames(n_frames, norm)
-    first = _as_channels(read(frames[0]), channels)
+    first = _as_channels(prepared(read(frames[0]), norm, channels=channels), channels)
     stride = sample_stride(first.shape[0], len(frames))
-    samples = [first[::stride]] + [_as_channels(read(t), channels)[::stride] for t in frames[1:]]
+    samples = [first[::stride]] + [_as_channels(prepared(read(t), norm, channels=channels), channels)[::stride]
+                                   for t in frames[1:]]
     return levels_of(np.concatenate(samples), norm)
 
 
@@ -102,9 +150,9 @@ def apply(image: np.ndarray, norm: Normalisation, levels: np.ndarray | None = No
     ``levels`` (2, C) are the movie's (mode 'movie'); in mode 'frame' they come from the image itself; mode 'none'
     only converts to float32. A channel whose levels coincide (a constant frame) is shifted, not scaled.
     """
-    img = np.asarray(image, dtype=np.float32)
     if norm.mode == "none":
-        return img
+        return np.asarray(image, dtype=np.float32)
+    img = np.asarray(prepared(image, norm, channels=channels), dtype=np.float32)
     if norm.mode == "frame" or levels is None:
         if norm.mode == "movie":
             raise ValueError("mode 'movie' needs the movie's levels (normalise.movie_levels)")
@@ -128,7 +176,7 @@ def levels_for_frame(image: np.ndarray, norm: Normalisation, levels: np.ndarray 
     if norm.mode == "none":
         return np.array([[0.0] * n_ch, [1.0] * n_ch])
     if norm.mode == "frame":
-        return levels_of(_as_channels(image, channels), norm)
+        return levels_of(_as_channels(prepared(image, norm, channels=channels), channels), norm)
     return np.asarray(levels, dtype=np.float64)
 
 

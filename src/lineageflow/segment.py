@@ -44,7 +44,7 @@ def augmented_count_examples(movie: Movie, clf: pixels.PixelClassifier, objects_
     for t in frames:
         gt = groundtruth.read_mask(tra[t], movie.spatial_shape)
         for name, copy in augmentation.copies(movie.read(t), t, channels=channels):
-            own = normalise.Normalisation("frame", clf.normalisation.low, clf.normalisation.high)
+            own = clf.normalisation.per_frame()
             levels = normalise.levels_for_frame(copy, own, None, channels=channels)
             source = f"{movie.source} frame {t} ({name} copy)"
             lab = threshold.threshold_from_config(pixels.predict(clf, copy, levels=levels), objects_cfg, voxel_size,
