@@ -4,6 +4,7 @@ import logging
 from typing import NamedTuple
 
 from _helpers import run
+from scipy import ndimage
 
 from lineageflow import groundtruth, normalise, pixels, scribbles, segment
 from lineageflow.augment import Augmentation
@@ -60,13 +61,20 @@ def training_frames(p, cfg, levels_file=""):
     masks = groundtruth.mask_frames(p.train_gt)
     frames = groundtruth.evenly_spaced([t for t in masks if t < movie.n_frames], cfg["train_frames"])
     images, labels = [], []
+    widest = 0
     for t in frames:
         gt = groundtruth.read_mask(masks[t], movie.spatial_shape)
+        widest = max([widest] + [max(s.stop - s.start for s in sl[-2:]) for sl in ndimage.find_objects(gt)
+                                 if sl is not None])
         images.append(movie.read(t))
         labels.append(scribbles.sample_scribbles(gt, n_strokes_per_object=cfg["strokes_per_object"],
                                                  erosion=cfg["scribble_erosion"],
                                                  min_distance_from_objects=cfg["scribble_background_distance"],
                                                  seed=cfg["seed"] + t))
+    if 0 < 2 * norm.background <= widest:  # the flattening's opening keeps objects as wide as its disk: background
+        log.warning("config key 'pixels.normalise.background' = %g: the widest ground-truth object is %d pixels "
+                    "across (%s), as wide as the flattening's disk, so it would be taken for background; raise the "
+                    "radius to at least %d", norm.background, widest, p.train_gt, widest)
     return TrainingSet(images, labels, spec, f"scribbles from {p.train_gt} frames {frames}", levels,
                        {"gt": p.train_gt, "frames": frames})
 

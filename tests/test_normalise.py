@@ -351,13 +351,27 @@ def test_flatten_removes_uneven_light_and_keeps_nuclei():
     np.testing.assert_array_equal(normalise.flatten(raw, 0), raw.astype(np.float32))
 
 
+def test_flatten_leaves_an_evenly_lit_field_exactly_as_it_is():
+    raw, nuclei = _lit_field()
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[: raw.shape[0], : raw.shape[1]]
+    even = 100 + 1.5 * xx / raw.shape[1] + 40 * nuclei + rng.normal(0, 5, raw.shape)  # 1.5 of a span of ~50
+    np.testing.assert_array_equal(normalise.flatten(even, 30), even.astype(np.float32))
+    tilted = even + 12 * xx / raw.shape[1]  # beyond 5 % of the span: flattened down to it
+    flat = normalise.flatten(tilted, 30)
+    def sides(img):
+        return img[:, -40:][~nuclei[:, -40:]].mean() - img[:, :40][~nuclei[:, :40]].mean()
+
+    assert sides(tilted) > 10 and sides(flat) < 7  # what is left: within ±5 % of the span (~55)
+
+
 def test_flatten_3d_per_slice_and_channels():
     a, _ = _lit_field(seed=1)
     b, _ = _lit_field(seed=2)
     stack = np.stack([a, b]).astype(np.float32)  # (z, y, x)
     flat = normalise.flatten(stack, 30)
-    diff = flat[1] - normalise.flatten(b, 30)  # slices are flattened independently (one median added back)
-    assert np.ptp(diff) < 1e-3
+    for z, (img, nuclei) in enumerate((_lit_field(seed=1), _lit_field(seed=2))):  # each slice loses its ramp
+        assert img[~nuclei].std() > 15 and flat[z][~nuclei].std() < 7
     both = np.stack([a, 3 * b.astype(np.float32)], axis=-1)
     fc = normalise.flatten(both, 30, channels=True)
     np.testing.assert_allclose(fc[..., 0], normalise.flatten(a, 30), rtol=1e-6)
@@ -368,7 +382,7 @@ def test_levels_and_apply_use_the_flattened_frame():
     raw, nuclei = _lit_field()
     norm = Normalisation("movie", 50, 99.8, background=30)
     lv = normalise.movie_levels(lambda t: raw, 1, norm)
-    flat = normalise.flatten(raw, 30)
+    flat = normalise.flatten(raw, 30, low=50, high=99.8)
     np.testing.assert_allclose(lv[:, 0], np.percentile(flat, [50, 99.8]), rtol=1e-6)
     out = normalise.apply(raw, norm, lv)
     np.testing.assert_allclose(out, (flat - lv[0, 0]) / (lv[1, 0] - lv[0, 0]), rtol=1e-5, atol=1e-6)

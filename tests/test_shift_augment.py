@@ -44,8 +44,12 @@ def test_contrast_at_bleach_ramp():
 def test_suite_and_by_name():
     assert [s.name for s in shift.SUITE] == ["contrast0.5", "contrast0.35", "gain0.4", "offset", "bleach"]
     assert shift.by_name("gain0.4") == Shift("gain0.4", gain=0.4)
-    with pytest.raises(InputError, match="nope"):
-        shift.by_name("nope")
+    assert shift.by_name("contrast0.15") == Shift("contrast0.15", contrast=0.15)
+    assert shift.by_name("bleach0.2") == Shift("bleach0.2", bleach=0.2)
+    assert shift.by_name("offset0") == Shift("offset0", offset=0.0)
+    for bad in ("nope", "contrast", "contrast0", "gain-1", "contrastx", "bleachnan"):
+        with pytest.raises(InputError, match=bad):
+            shift.by_name(bad)
 
 
 def test_movie_stats_known_background_and_noise():

@@ -9,9 +9,9 @@ invariant to gain and offset (its filters are linear, its splits are thresholds)
 * ``none``: raw intensities, as ilastik does.
 
 ``background`` > 0 first flattens uneven illumination: a smooth background (the grey opening, with a disk of that
-radius in pixels, of the frame's block means, smoothed) is subtracted and its median added back, so intensities
-keep their scale but a bright corner of the field no longer looks like a dim nucleus. It is part of the levels as
-well: they are taken from flattened frames.
+radius in pixels, of the frame's block means, smoothed) is subtracted around its median, so intensities keep their
+scale but a bright corner of the field no longer looks like a dim nucleus. Variation within 5 % of the frame's
+level span is left alone, so an evenly lit movie is not changed at all. The levels are taken from flattened frames.
 
 The settings are stored in the pixel classifier; the levels always come from the movie the classifier is applied
 to (at training time: the training movie), through the same functions.
@@ -64,17 +64,23 @@ class Normalisation:
         return replace(self, mode="frame") if self.mode != "none" else self
 
 
-def flatten(image: np.ndarray, radius: float, *, channels: bool = False) -> np.ndarray:
-    """``image`` (float32) less its smooth background, plus that background's median; laterally per z-slice.
+_KEEP = 0.05  # illumination variation left alone, as a fraction of the frame's high − low level span
+
+
+def flatten(image: np.ndarray, radius: float, *, low: float = 50.0, high: float = 99.8,
+            channels: bool = False) -> np.ndarray:
+    """``image`` (float32) with its uneven illumination flattened; laterally, per z-slice.
 
     The background: block means (blocks of ~radius/4 pixels, so noise averages out), their grey opening with a
     disk of ``radius`` (removes everything narrower than the disk: nuclei), a Gaussian of half that radius, and a
-    linear upsampling back to the frame. ``radius`` 0 returns the image as float32."""
+    linear upsampling back to the frame. Its deviation from its median, less ``_KEEP`` of the frame's span between
+    the ``low`` and ``high`` percentiles (soft threshold), is subtracted: an evenly lit movie is left exactly as it
+    is, and intensities keep their scale. ``radius`` 0 returns the image as float32."""
     img = np.asarray(image, dtype=np.float32)
     if radius <= 0:
         return img
     if channels:
-        return np.stack([flatten(img[..., c], radius) for c in range(img.shape[-1])], axis=-1)
+        return np.stack([flatten(img[..., c], radius, low=low, high=high) for c in range(img.shape[-1])], axis=-1)
     if img.ndim < 2:
         raise ValueError(f"flatten needs a 2D or 3D image, got shape {img.shape}")
     k = max(1, int(radius // 4))
@@ -87,14 +93,21 @@ def flatten(image: np.ndarray, radius: float, *, channels: bool = False) -> np.n
     disk = (yy * yy + xx * xx <= r * r).reshape((1,) * lead + (2 * r + 1, 2 * r + 1))
     bg = ndimage.grey_opening(small, footprint=disk, mode="reflect")
     bg = ndimage.gaussian_filter(bg, sigma=(0,) * lead + (r / 2, r / 2), mode="reflect")
+    bg -= np.median(bg)
+    sample = img.ravel()[:: max(1, img.size // _MAX_SAMPLES)]
+    lo, hi = np.percentile(sample[np.isfinite(sample)], [low, high]) if np.isfinite(sample).any() else (0.0, 0.0)
+    bg = np.sign(bg) * np.maximum(np.abs(bg) - _KEEP * max(float(hi - lo), 0.0), 0.0)
+    if not bg.any():
+        return img
     bg = ndimage.zoom(bg, (1,) * lead + (k, k), order=1, mode="nearest", grid_mode=True)
-    bg = bg[(...,) + tuple(slice(0, s) for s in img.shape[-2:])]
-    return (img - bg + np.median(bg)).astype(np.float32)
+    return (img - bg[(...,) + tuple(slice(0, s) for s in img.shape[-2:])]).astype(np.float32)
 
 
 def prepared(image: np.ndarray, norm: "Normalisation", *, channels: bool = False) -> np.ndarray:
     """What the levels are taken from and mapped on: the frame, flattened when ``norm.background`` is set."""
-    return flatten(image, norm.background, channels=channels) if norm.background > 0 else np.asarray(image)
+    if norm.background <= 0:
+        return np.asarray(image)
+    return flatten(image, norm.background, low=norm.low, high=norm.high, channels=channels)
 
 
 def _as_channels(image: np.ndarray, channels: bool) -> np.ndarray:

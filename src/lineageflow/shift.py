@@ -50,10 +50,21 @@ SUITE = (
 
 
 def by_name(name: str) -> Shift:
+    """A shift of :data:`SUITE`, or any ``contrast<s>``, ``bleach<e>``, ``gain<g>`` or ``offset<o>`` (e.g.
+    ``contrast0.15``)."""
     for s in SUITE:
         if s.name == name:
             return s
-    raise InputError(f"unknown shift {name!r}; known: {', '.join(s.name for s in SUITE)}")
+    for kind in ("contrast", "bleach", "gain", "offset"):
+        if name.startswith(kind):
+            try:
+                value = float(name[len(kind):])
+            except ValueError:
+                break
+            if math.isfinite(value) and (value > 0 or kind == "offset"):
+                return Shift(name, **{kind: value})
+    raise InputError(f"unknown shift {name!r}; known: {', '.join(s.name for s in SUITE)}, or a kind "
+                     "(contrast, bleach, gain, offset) followed by its value, e.g. contrast0.15")
 
 
 @dataclass(frozen=True)
