@@ -7,7 +7,7 @@ import numpy as np
 
 from lineageflow import classifiers, groundtruth, pixels, scribbles, synthetic
 from lineageflow.io import read_tables
-from workflow_helpers import snakemake
+from workflow_helpers import SMALL_DEMO, snakemake
 
 
 def test_frame_normalisation_and_augmentation_reach_both_classifiers(tmp_path):
@@ -87,3 +87,17 @@ def test_flattening_carries_classifiers_to_a_dim_unevenly_lit_movie(tmp_path):
     assert dim["TRA"] >= bright["TRA"] - 0.03, (bright, dim)
     assert dim_unflattened["TRA"] < dim["TRA"] - 0.05, (dim_unflattened, dim)
     assert dim_unflattened["fp_nodes"] > 3 * max(dim["fp_nodes"], 10)
+
+
+def test_flattening_radius_below_the_nuclei_is_named(tmp_path):
+    """A flattening disk no wider than the widest ground-truth nucleus would take nuclei for background:
+    pixels_train says so, naming the config key (the demo's nuclei are up to 15 pixels across)."""
+    out = tmp_path / "out"
+    snakemake("--until", "pixels_train", "--config", f"out={out}", SMALL_DEMO,
+              "pixels={normalise: {background: 7}}")
+    log = (out / "logs" / "pixels_train.log").read_text()
+    assert re.search(r"config key 'pixels.normalise.background' = 7: the widest ground-truth object is 1\d pixels",
+                     log), log
+    assert pixels.load(out / "pixels" / "classifier.pkl").normalisation.background == 7
+    snakemake("--until", "pixels_train", "--config", f"out={tmp_path / 'wide'}", SMALL_DEMO)
+    assert "pixels.normalise.background" not in (tmp_path / "wide" / "logs" / "pixels_train.log").read_text()
