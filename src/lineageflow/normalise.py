@@ -10,7 +10,7 @@ invariant to gain and offset (its filters are linear, its splits are thresholds)
 
 ``background`` > 0 first flattens uneven illumination: a smooth background (the grey opening, with a disk of that
 radius in pixels, of the frame's block means, smoothed) is subtracted around its median, so intensities keep their
-scale but a bright corner of the field no longer looks like a dim nucleus. Variation within 5 % of the frame's
+scale but a bright corner of the field no longer looks like a dim nucleus. Variation within 2 % of the frame's
 level span is left alone, so an evenly lit movie is not changed at all. The levels are taken from flattened frames.
 
 The settings are stored in the pixel classifier; the levels always come from the movie the classifier is applied
@@ -64,7 +64,7 @@ class Normalisation:
         return replace(self, mode="frame") if self.mode != "none" else self
 
 
-_KEEP = 0.05  # illumination variation left alone, as a fraction of the frame's high − low level span
+_KEEP = 0.02  # illumination variation left alone, as a fraction of the frame's high − low level span
 
 
 def flatten(image: np.ndarray, radius: float, *, low: float = 50.0, high: float = 99.8,
