@@ -71,10 +71,11 @@ def training_frames(p, cfg, levels_file=""):
                                                  erosion=cfg["scribble_erosion"],
                                                  min_distance_from_objects=cfg["scribble_background_distance"],
                                                  seed=cfg["seed"] + t))
-    if 0 < 2 * norm.background <= widest:  # the flattening's opening keeps objects as wide as its disk: background
-        log.warning("config key 'pixels.normalise.background' = %g: the widest ground-truth object is %d pixels "
-                    "across (%s), as wide as the flattening's disk, so it would be taken for background; raise the "
-                    "radius to at least %d", norm.background, widest, p.train_gt, widest)
+    radius = normalise.background_radius(norm, movie.spatial_shape)
+    if 0 < 2 * radius <= widest:  # the flattening's opening keeps objects as wide as its disk: background
+        log.warning("config key 'pixels.normalise.background' = %s (radius %g): the widest ground-truth object is "
+                    "%d pixels across (%s), as wide as the flattening's disk, so it would be taken for background; "
+                    "raise the radius to at least %d", norm.background, radius, widest, p.train_gt, widest)
     return TrainingSet(images, labels, spec, f"scribbles from {p.train_gt} frames {frames}", levels,
                        {"gt": p.train_gt, "frames": frames})
 

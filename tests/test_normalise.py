@@ -40,6 +40,8 @@ def test_defaults_and_from_config():
         ({"sample_frames": -3}, "pixels.normalise.sample_frames"),
         ({"background": -1}, "pixels.normalise.background"),
         ({"background": float("nan")}, "pixels.normalise.background"),
+        ({"background": "wide"}, "pixels.normalise.background"),
+        ({"background": True}, "pixels.normalise.background"),
     ],
 )
 def test_bad_settings_name_the_config_key(kwargs, key):
@@ -393,3 +395,16 @@ def test_levels_and_apply_use_the_flattened_frame():
     plain = normalise.apply(raw, Normalisation("frame", 50, 99.8), None)
     assert np.percentile(plain[~nuclei], 99) > 0.5 * plain[nuclei].mean()
     assert np.percentile(out[~nuclei], 99) < 0.5 * out[nuclei].mean()
+
+
+def test_auto_radius_is_a_quarter_of_the_field():
+    norm = Normalisation("movie", 50, 99.8, background="auto")
+    assert normalise.background_radius(norm, (200, 240)) == 50
+    assert normalise.background_radius(norm, (5, 443, 512)) == 443 / 4  # lateral sides only
+    assert normalise.background_radius(Normalisation(background=30), (200, 240)) == 30
+    raw, _ = _lit_field()
+    np.testing.assert_array_equal(normalise.prepared(raw, norm), normalise.flatten(raw, 50, low=50, high=99.8))
+    both = np.stack([raw, raw], axis=-1)
+    np.testing.assert_array_equal(normalise.prepared(both, norm, channels=True)[..., 1],
+                                  normalise.flatten(raw, 50, low=50, high=99.8))
+    assert Normalisation.from_config({"background": "auto"}).background == "auto"

@@ -16,7 +16,7 @@ def test_frame_normalisation_and_augmentation_reach_both_classifiers(tmp_path):
               "pixels={normalise: {mode: frame, low: 40}, augment: {contrast: [0.5], noise: [1.0], seed: 4}}")
     levels = json.loads((out / "pixels" / "normalisation.json").read_text())
     assert levels["normalisation"] == {"mode": "frame", "low": 40, "high": 99.8, "sample_frames": 20,
-                                       "background": 64}
+                                       "background": "auto"}
     assert np.shape(levels["levels"]) == (2, 1)  # the movie's, for the object features
     clf = pixels.load(out / "pixels" / "classifier.pkl")
     assert clf.normalisation.mode == "frame" and clf.normalisation.low == 40
@@ -96,7 +96,8 @@ def test_flattening_radius_below_the_nuclei_is_named(tmp_path):
     snakemake("--until", "pixels_train", "--config", f"out={out}", SMALL_DEMO,
               "pixels={normalise: {background: 7}}")
     log = (out / "logs" / "pixels_train.log").read_text()
-    assert re.search(r"config key 'pixels.normalise.background' = 7: the widest ground-truth object is 1\d pixels",
+    assert re.search(r"config key 'pixels.normalise.background' = 7 \(radius 7\): the widest ground-truth object is "
+                     r"1\d pixels",
                      log), log
     assert pixels.load(out / "pixels" / "classifier.pkl").normalisation.background == 7
     snakemake("--until", "pixels_train", "--config", f"out={tmp_path / 'wide'}", SMALL_DEMO)

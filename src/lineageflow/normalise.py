@@ -8,8 +8,9 @@ invariant to gain and offset (its filters are linear, its splits are thresholds)
 * ``frame``: levels per frame, for movies whose brightness drifts (bleaching);
 * ``none``: raw intensities, as ilastik does.
 
-``background`` > 0 first flattens uneven illumination: a smooth background (the grey opening, with a disk of that
-radius in pixels, of the frame's block means, smoothed) is subtracted around its median, so intensities keep their
+``background`` (a radius in pixels, or 'auto': a quarter of the field's shorter side) first flattens uneven
+illumination: a smooth background (the grey opening, with a disk of that radius, of the frame's block means,
+smoothed) is subtracted around its median, so intensities keep their
 scale but a bright corner of the field no longer looks like a dim nucleus. Variation within 2 % of the frame's
 level span is left alone, so an evenly lit movie is not changed at all. The levels are taken from flattened frames.
 
@@ -37,7 +38,7 @@ class Normalisation:
     low: float = 1.0  # percentile mapped to 0
     high: float = 99.8  # percentile mapped to 1
     sample_frames: int = 20  # frames (evenly spaced) pooled for the movie's levels
-    background: float = 0.0  # radius (pixels) of the illumination flattening; 0 = off
+    background: float | str = 0.0  # radius (pixels) of the illumination flattening; 0 = off; "auto": field / 4
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -47,9 +48,11 @@ class Normalisation:
                               "need 0 <= low < high <= 100 (percentiles)")
         if int(self.sample_frames) < 1:
             raise ConfigError(f"config key 'pixels.normalise.sample_frames' = {self.sample_frames}: must be >= 1")
-        if not (np.isfinite(self.background) and self.background >= 0):
-            raise ConfigError(f"config key 'pixels.normalise.background' = {self.background}: must be >= 0 "
-                              "(a radius in pixels; 0 = no flattening)")
+        ok = self.background == "auto" or (isinstance(self.background, (int, float)) and not isinstance(
+            self.background, bool) and np.isfinite(self.background) and self.background >= 0)
+        if not ok:
+            raise ConfigError(f"config key 'pixels.normalise.background' = {self.background!r}: must be 'auto' or "
+                              "a number >= 0 (a radius in pixels; 0 = no flattening)")
 
     @classmethod
     def from_config(cls, section: dict | None) -> "Normalisation":
@@ -103,11 +106,21 @@ def flatten(image: np.ndarray, radius: float, *, low: float = 50.0, high: float 
     return (img - bg[(...,) + tuple(slice(0, s) for s in img.shape[-2:])]).astype(np.float32)
 
 
+def background_radius(norm: "Normalisation", spatial_shape) -> float:
+    """The flattening radius in pixels for frames of ``spatial_shape``: 'auto' is a quarter of the shorter lateral
+    side (illumination varies over the field, nuclei are much smaller than it)."""
+    if norm.background == "auto":
+        return min(spatial_shape[-2:]) / 4 if len(spatial_shape) >= 2 else 0.0
+    return float(norm.background)
+
+
 def prepared(image: np.ndarray, norm: "Normalisation", *, channels: bool = False) -> np.ndarray:
     """What the levels are taken from and mapped on: the frame, flattened when ``norm.background`` is set."""
-    if norm.background <= 0:
-        return np.asarray(image)
-    return flatten(image, norm.background, low=norm.low, high=norm.high, channels=channels)
+    image = np.asarray(image)
+    radius = background_radius(norm, image.shape[:-1] if channels else image.shape)
+    if radius <= 0:
+        return image
+    return flatten(image, radius, low=norm.low, high=norm.high, channels=channels)
 
 
 def _as_channels(image: np.ndarray, channels: bool) -> np.ndarray:
