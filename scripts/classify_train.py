@@ -46,11 +46,12 @@ def main(smk):
     if p.source == "train":
         # another sequence with ground truth: segment it like the input, learn from its objects
         movie = open_movie(p.train_raw, what="training movie (train)")
-        train_levels = normalise.movie_levels(movie.read, movie.n_frames, norm, channels=bool(movie.n_channels))
+        train_levels, drift = normalise.movie_normalisation(movie.read, movie.n_frames, norm,
+                                                            channels=bool(movie.n_channels))
         levels = normalise.intensity_levels(norm, train_levels, p.channel)
         frames = {t: (lab, tab) for t, lab, tab in segment.segment_frames(
             movie, pixel_clf, segment.resolved_objects(p.objects, pixel_clf), p.voxel_size, channel=p.channel,
-            levels=train_levels)}
+            levels=train_levels, drift=drift)}
         table = pd.concat([tab for _, tab in frames.values()], ignore_index=True)
         labels_at, n_frames = (lambda t: frames[t][0]), movie.n_frames
         log.info("training sequence %s: %d objects in %d frames", p.train_raw, len(table), n_frames)

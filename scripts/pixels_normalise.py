@@ -16,13 +16,16 @@ def main(smk):
     check = smk.params.input_check
     norm = normalise.Normalisation.from_config(smk.params.normalise)
     movie = open_movie(raw["path"], dataset=raw["dataset"], axes=raw["axes"])
-    levels, reference, sampled = frame_check.sample_movie(
+    levels, reference, sampled, drift = frame_check.sample_movie(
         movie.read, movie.n_frames, norm, channels=bool(movie.n_channels), channel=raw["channel"],
         source=lambda t: frame_check.frame_source(movie, t, smk.params.out), dtype=str(movie.dtype), abnormal_z=check["abnormal_z"],
         saturated_fraction=check["saturated_fraction"])
     normalise.write_levels(smk.output[0], norm, levels, source=recorded_path(raw["path"], smk.params.out),
-                           frame_check=reference)
+                           frame_check=reference, drift=drift)
     log.info("normalisation %s of %s: levels %s", norm, raw["path"], None if levels is None else levels.tolist())
+    if drift is not None:
+        log.info("brightness drift beyond %s of the level span: frames %s scale it by %s", norm.drift,
+                 list(drift.frames), [round(s[0], 3) for s in drift.scale])
     for line in frame_check.warning_lines(sampled):  # every frame is checked again where it is predicted
         log.warning("%s", line)
     if reference["left_out"]:

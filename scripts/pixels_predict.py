@@ -21,6 +21,7 @@ def main(smk):
     clf = pixels.load(smk.input.classifier)
     clf.n_jobs = smk.threads
     norm, levels = normalise.read_levels(smk.input.normalisation)
+    drift = normalise.read_drift(smk.input.normalisation)
     if norm != clf.normalisation:
         raise InputError(f"{smk.input.classifier} normalises {clf.normalisation} but {smk.input.normalisation} holds "
                          f"{norm}: retrain the classifier with the current config key 'pixels.normalise'")
@@ -36,7 +37,7 @@ def main(smk):
                         t, source, n_bad, 100 * n_bad / image.size,
                         ", ".join(f"{v:g}" for v in values) + (" (the frame's median)" if rows[-1]["finite_fraction"]
                                                               else " (the movie's low level: no finite pixel)"))
-        probs.append(pixels.predict(clf, image, levels=levels))
+        probs.append(pixels.predict(clf, image, levels=normalise.levels_at(levels, drift, t)))
     probs = np.stack(probs)
     table = frame_check.check_frames(rows, frame_check.read_reference(smk.input.normalisation),
                                      abnormal_z=check["abnormal_z"], saturated_fraction=check["saturated_fraction"])

@@ -42,9 +42,9 @@ def training_frames(p, cfg, levels_file=""):
         return TrainingSet(images, labels, spec, f"ilastik project {p.train_gt}", levels)
     movie = open_movie(p.train_raw, dataset=p.dataset, axes=p.axes, what="training movie")
     if levels_file:  # the training movie is the input: its levels were computed once, by pixels_normalise
-        levels = normalise.read_levels(levels_file)[1]
+        levels, drift = normalise.read_levels(levels_file)[1], normalise.read_drift(levels_file)
     else:
-        levels = normalise.movie_levels(movie.read, movie.n_frames, norm, channels=bool(movie.n_channels))
+        levels, drift = normalise.movie_normalisation(movie.read, movie.n_frames, norm, channels=bool(movie.n_channels))
     if p.train_from == "labels":
         from pathlib import Path
 
@@ -57,7 +57,8 @@ def training_frames(p, cfg, levels_file=""):
         frames = sorted(files)
         images = [movie.read(t) for t in frames]
         labels = [read_label_folder_frame(files, t, movie.spatial_shape) for t in frames]
-        return TrainingSet(images, labels, spec, f"sparse labels {p.train_gt}", levels)
+        return TrainingSet(images, labels, spec, f"sparse labels {p.train_gt}",
+                           [normalise.levels_at(levels, drift, t) for t in frames] if drift else levels)
     masks = groundtruth.mask_frames(p.train_gt)
     frames = groundtruth.evenly_spaced([t for t in masks if t < movie.n_frames], cfg["train_frames"])
     images, labels = [], []
@@ -76,6 +77,8 @@ def training_frames(p, cfg, levels_file=""):
         log.warning("config key 'pixels.normalise.background' = %s (radius %g): the widest ground-truth object is "
                     "%d pixels across (%s), as wide as the flattening's disk, so it would be taken for background; "
                     "raise the radius to at least %d", norm.background, radius, widest, p.train_gt, widest)
+    if drift is not None:  # each frame normalised as pixels_predict normalises it
+        levels = [normalise.levels_at(levels, drift, t) for t in frames]
     return TrainingSet(images, labels, spec, f"scribbles from {p.train_gt} frames {frames}", levels,
                        {"gt": p.train_gt, "frames": frames})
 

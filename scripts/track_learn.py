@@ -17,11 +17,11 @@ def train_movie_objects(smk, p, frames: list[int]):
     movie = open_movie(p.train_raw, what="training movie (train)")
     clf = pixels.load(smk.input.pixel_classifier)
     norm, _ = normalise.read_levels(smk.input.normalisation)
-    levels = normalise.movie_levels(movie.read, movie.n_frames, norm, channels=bool(movie.n_channels))
+    levels, drift = normalise.movie_normalisation(movie.read, movie.n_frames, norm, channels=bool(movie.n_channels))
     wanted = sorted(set(frames) | {t + 1 for t in frames if t + 1 < movie.n_frames})
     made = {t: (lab, tab) for t, lab, tab in segment.segment_frames(
         movie, clf, segment.resolved_objects(p.objects, clf), p.voxel_size, channel=p.channel, levels=levels,
-        frames=wanted)}
+        drift=drift, frames=wanted)}
     table = pd.concat([made[t][1] for t in frames], ignore_index=True)
     nxt = made[max(frames) + 1][1] if max(frames) + 1 in made else None
     return (table, nxt, (lambda t: made[t][0]), normalise.intensity_levels(norm, levels, p.channel),

@@ -230,7 +230,7 @@ def test_sample_movie_gives_movie_levels_when_no_frame_is_bad():
     frames = _movie(12)
     norm = Normalisation("movie", 1, 99.8, sample_frames=5)
     reads = []
-    levels, ref, sampled = frame_check.sample_movie(lambda t: reads.append(t) or frames[t], 12, norm)
+    levels, ref, sampled, _ = frame_check.sample_movie(lambda t: reads.append(t) or frames[t], 12, norm)
     np.testing.assert_array_equal(levels, normalise.movie_levels(lambda t: frames[t], 12, norm))
     assert reads == normalise.sample_frames(12, norm) == [0, 3, 6, 8, 11]  # each sampled frame read once
     assert ref["frames"] == reads and ref["left_out"] == [] and list(sampled["frame"]) == reads
@@ -240,7 +240,7 @@ def test_sample_movie_leaves_bad_frames_out_of_the_levels():
     frames = _movie(12)
     frames[3] = np.zeros_like(frames[3])
     norm = Normalisation("movie", 1, 99.8, sample_frames=12)
-    levels, ref, sampled = frame_check.sample_movie(lambda t: frames[t], 12, norm, source=lambda t: f"f{t}")
+    levels, ref, sampled, _ = frame_check.sample_movie(lambda t: frames[t], 12, norm, source=lambda t: f"f{t}")
     good = [f for t, f in enumerate(frames) if t != 3]
     np.testing.assert_allclose(levels[:, 0], np.percentile(np.concatenate([f.ravel() for f in good]), [1, 99.8]))
     polluted = normalise.movie_levels(lambda t: frames[t], 12, norm)
@@ -250,7 +250,7 @@ def test_sample_movie_leaves_bad_frames_out_of_the_levels():
 
 
 def test_sample_movie_in_mode_none_reads_nothing():
-    levels, ref, sampled = frame_check.sample_movie(lambda t: 1 / 0, 5, Normalisation("none"), dtype="uint8")
+    levels, ref, sampled, _ = frame_check.sample_movie(lambda t: 1 / 0, 5, Normalisation("none"), dtype="uint8")
     assert levels is None and ref == {"frames": [], "mean": [], "std": [], "left_out": [], "dtype": "uint8"}
     assert sampled.empty
 
@@ -258,9 +258,9 @@ def test_sample_movie_in_mode_none_reads_nothing():
 def test_sample_movie_channel_last_measures_the_intensity_channel():
     frames = [np.stack([f, np.zeros_like(f)], axis=-1) for f in _movie(6)]
     norm = Normalisation("movie", 1, 99.8)
-    levels, ref, sampled = frame_check.sample_movie(lambda t: frames[t], 6, norm, channels=True, channel=0)
+    levels, ref, sampled, _ = frame_check.sample_movie(lambda t: frames[t], 6, norm, channels=True, channel=0)
     assert levels.shape == (2, 2) and (sampled["kind"] == "ok").all()
-    _, _, second = frame_check.sample_movie(lambda t: frames[t], 6, norm, channels=True, channel=1)
+    _, _, second, _ = frame_check.sample_movie(lambda t: frames[t], 6, norm, channels=True, channel=1)
     assert (second["kind"] == "empty").all()
 
 

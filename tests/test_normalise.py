@@ -22,7 +22,9 @@ def test_defaults_and_from_config():
     assert Normalisation.from_config({}) == Normalisation()
     got = Normalisation.from_config({"mode": "frame", "low": 2, "high": 98, "sample_frames": 5, "other": 1})
     assert got == Normalisation("frame", 2, 98, 5)
-    assert got.to_dict() == {"mode": "frame", "low": 2, "high": 98, "sample_frames": 5, "background": 0.0}
+    assert got.to_dict() == {"mode": "frame", "low": 2, "high": 98, "sample_frames": 5, "background": 0.0,
+                              "drift": "off"}
+    assert Normalisation.from_config({"drift": 0.3}).drift == 0.3
     assert Normalisation.from_config({"background": 40}).background == 40
     assert Normalisation(**got.to_dict()) == got
 

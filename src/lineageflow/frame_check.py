@@ -267,11 +267,11 @@ def frame_source(movie, t: int, out=None) -> str:
 
 def sample_movie(read: Callable[[int], np.ndarray], n_frames: int, norm, *, channels: bool = False,
                  channel: int = 0, source: Callable[[int], str] = lambda t: "", dtype: str = "",
-                 abnormal_z: float = 6.0, saturated_fraction: float = 0.5) -> tuple[np.ndarray | None, dict,
-                                                                                    pd.DataFrame]:
-    """Rule pixels_normalise's pass: the frames :func:`lineageflow.normalise.movie_levels` samples, each read once,
-    give the movie's levels (the same pixels, less the sampled frames that are bad) and its :func:`reference`.
-    Returns (levels, reference, the sampled frames' check table). ``channel``: the intensity channel measured."""
+                 abnormal_z: float = 6.0, saturated_fraction: float = 0.5):
+    """Rule pixels_normalise's pass: the frames :func:`lineageflow.normalise.movie_normalisation` samples, each read
+    once, give the movie's levels and drift (the same pixels, less the sampled frames that are bad) and its
+    :func:`reference`. Returns (levels, reference, the sampled frames' check table, drift). ``channel``: the
+    intensity channel measured."""
     from . import normalise
 
     frames = normalise.sample_frames(n_frames, norm)
@@ -284,12 +284,13 @@ def sample_movie(read: Callable[[int], np.ndarray], n_frames: int, norm, *, chan
     ref = reference(rows, saturated_fraction=saturated_fraction, dtype=dtype)
     table = check_frames(rows, ref, abnormal_z=abnormal_z, saturated_fraction=saturated_fraction)
     if not samples:
-        return None, ref, table
+        return None, ref, table, None
     left_out = {int(t) for t in bad(table)["frame"]}
     keep = [i for i, t in enumerate(ref["frames"]) if t not in left_out]  # abnormal ones leave the reference too
     ref.update({k: [ref[k][i] for i in keep] for k in ("frames", "mean", "std")}, left_out=sorted(left_out))
     used = [t for t in frames if t not in left_out] or frames  # every sampled frame bad: levels from them all
-    return normalise.levels_of(np.concatenate([samples[t] for t in used]), norm), ref, table
+    levels = normalise.levels_of(np.concatenate([samples[t] for t in used]), norm)
+    return levels, ref, table, normalise.drift_of({t: samples[t] for t in used}, levels, norm)
 
 
 def fill_non_finite(image: np.ndarray, *, channels: bool = False, fallback=0.0) -> tuple[np.ndarray, int, list]:

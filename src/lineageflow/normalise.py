@@ -14,6 +14,11 @@ smoothed) is subtracted around its median, so intensities keep their
 scale but a bright corner of the field no longer looks like a dim nucleus. Variation within 2 % of the frame's
 level span is left alone, so an evenly lit movie is not changed at all. The levels are taken from flattened frames.
 
+``drift`` (mode 'movie') follows a movie whose brightness falls or rises over time (bleaching) without frame mode's
+per-frame stretching: the sampled frames' level spans, relative to the movie's and smoothed over time, give a trend;
+the part of it beyond ±``drift`` (as a factor 1 + drift) scales the movie's span frame by frame (:class:`Drift`).
+Brightness that varies with a frame's content stays within it, and such a movie keeps its levels exactly.
+
 The settings are stored in the pixel classifier; the levels always come from the movie the classifier is applied
 to (at training time: the training movie), through the same functions.
 """
@@ -39,6 +44,7 @@ class Normalisation:
     high: float = 99.8  # percentile mapped to 1
     sample_frames: int = 20  # frames (evenly spaced) pooled for the movie's levels
     background: float | str = 0.0  # radius (pixels) of the illumination flattening; 0 = off; "auto": field / 4
+    drift: float | str = "off"  # brightness drift (bleaching) followed beyond this fraction of the movie's span
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -53,11 +59,17 @@ class Normalisation:
         if not ok:
             raise ConfigError(f"config key 'pixels.normalise.background' = {self.background!r}: must be 'auto' or "
                               "a number >= 0 (a radius in pixels; 0 = no flattening)")
+        ok = self.drift == "off" or (isinstance(self.drift, (int, float)) and not isinstance(self.drift, bool)
+                                     and np.isfinite(self.drift) and self.drift >= 0)
+        if not ok:
+            raise ConfigError(f"config key 'pixels.normalise.drift' = {self.drift!r}: must be 'off' or a number >= 0 "
+                              "(the brightness change, as a fraction of the movie's level span, left alone)")
 
     @classmethod
     def from_config(cls, section: dict | None) -> "Normalisation":
         section = section or {}
-        return cls(**{k: section[k] for k in ("mode", "low", "high", "sample_frames", "background") if k in section})
+        keys = ("mode", "low", "high", "sample_frames", "background", "drift")
+        return cls(**{k: section[k] for k in keys if k in section})
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -152,21 +164,79 @@ def sample_stride(frame_pixels: int, n_sampled: int) -> int:
     return max(1, (frame_pixels * n_sampled) // _MAX_SAMPLES)
 
 
-def movie_levels(read: Callable[[int], np.ndarray], n_frames: int, norm: Normalisation, *,
-                 channels: bool = False) -> np.ndarray | None:
-    """The movie's (2, C) levels from up to ``sample_frames`` evenly spaced frames; None in mode 'none'.
+def movie_normalisation(read: Callable[[int], np.ndarray], n_frames: int, norm: Normalisation, *,
+                        channels: bool = False) -> tuple[np.ndarray | None, "Drift | None"]:
+    """The movie's (2, C) levels from up to ``sample_frames`` evenly spaced frames (None in mode 'none') and its
+    brightness :class:`Drift` beyond ``norm.drift`` (None when there is none, or it is off).
 
     (Mode 'frame' normalises pixels per frame but still records the movie's levels for the object features.)
     Rule pixels_normalise pools the same pixels in its pass over every frame, leaving bad frames out
     (:func:`lineageflow.frame_check.scan`)."""
     if norm.mode == "none":
-        return None
+        return None, None
     frames = sample_frames(n_frames, norm)
     first = _as_channels(prepared(read(frames[0]), norm, channels=channels), channels)
     stride = sample_stride(first.shape[0], len(frames))
-    samples = [first[::stride]] + [_as_channels(prepared(read(t), norm, channels=channels), channels)[::stride]
-                                   for t in frames[1:]]
-    return levels_of(np.concatenate(samples), norm)
+    samples = {frames[0]: first[::stride]}
+    for t in frames[1:]:
+        samples[t] = _as_channels(prepared(read(t), norm, channels=channels), channels)[::stride]
+    levels = levels_of(np.concatenate(list(samples.values())), norm)
+    return levels, drift_of(samples, levels, norm)
+
+
+def movie_levels(read: Callable[[int], np.ndarray], n_frames: int, norm: Normalisation, *,
+                 channels: bool = False) -> np.ndarray | None:
+    """The movie's (2, C) levels (:func:`movie_normalisation` without the drift); None in mode 'none'."""
+    return movie_normalisation(read, n_frames, norm, channels=channels)[0]
+
+
+_DRIFT_WINDOW = 5  # sampled frames in the running median of the brightness trend (one bright frame is not a trend)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A movie's brightness trend beyond ``Normalisation.drift``: per sampled frame and channel, the factor on the
+    movie's level span (high − low) that the frame's levels follow; frames between samples are interpolated
+    log-linearly, frames outside take the nearest sample's."""
+
+    frames: tuple[int, ...]
+    scale: tuple[tuple[float, ...], ...]  # (frames, channels)
+
+    def levels_at(self, levels: np.ndarray, t: int) -> np.ndarray:
+        lv = np.asarray(levels, dtype=np.float64)
+        logs = np.log(np.asarray(self.scale, dtype=np.float64))
+        factor = np.exp([np.interp(t, self.frames, logs[:, c]) for c in range(logs.shape[1])])
+        return np.stack([lv[0], lv[0] + factor * (lv[1] - lv[0])])
+
+    def to_dict(self) -> dict:
+        return {"frames": list(self.frames), "scale": [list(s) for s in self.scale]}
+
+
+def drift_of(samples: dict[int, np.ndarray], levels: np.ndarray | None, norm: Normalisation) -> Drift | None:
+    """The brightness drift of a movie from its sampled frames' pixels ({frame: (N, C)}) and its pooled levels.
+
+    Each sampled frame's level span relative to the movie's, in log, is smoothed by a running median over
+    ``_DRIFT_WINDOW`` samples; what lies within ±log(1 + ``norm.drift``) is left alone (soft threshold), so a movie
+    whose brightness only varies with its content keeps its movie levels exactly and a bleaching movie's late
+    frames are not normalised as if they were as bright as its first. Only in mode 'movie'."""
+    if norm.mode != "movie" or norm.drift == "off" or levels is None or len(samples) < 2:
+        return None
+    frames = sorted(samples)
+    lv = np.asarray(levels, dtype=np.float64)
+    per = np.array([levels_of(samples[t], norm) for t in frames])  # (F, 2, C)
+    spans, span = per[:, 1] - per[:, 0], lv[1] - lv[0]
+    ok = (spans > 0) & (span > 0)
+    ratio = np.log(np.where(ok, spans, 1.0) / np.where(span > 0, span, 1.0))
+    trend = ndimage.median_filter(np.where(ok, ratio, 0.0), size=(_DRIFT_WINDOW, 1), mode="nearest")
+    excess = np.sign(trend) * np.maximum(np.abs(trend) - np.log1p(float(norm.drift)), 0.0)
+    if not excess.any():
+        return None
+    return Drift(tuple(int(t) for t in frames), tuple(tuple(float(v) for v in row) for row in np.exp(excess)))
+
+
+def levels_at(levels: np.ndarray | None, drift: Drift | None, t: int) -> np.ndarray | None:
+    """The levels frame ``t`` is normalised with: the movie's, following its drift when it has one."""
+    return levels if drift is None or levels is None else drift.levels_at(levels, t)
 
 
 def apply(image: np.ndarray, norm: Normalisation, levels: np.ndarray | None = None, *,
@@ -207,15 +277,15 @@ def levels_for_frame(image: np.ndarray, norm: Normalisation, levels: np.ndarray 
 
 
 def write_levels(path, norm: Normalisation, levels: np.ndarray | None, *, source: str,
-                 frame_check: dict | None = None) -> None:
-    """The movie's normalisation (settings + levels) as JSON, atomically; ``frame_check``: the movie's reference
-    for the bad-frame check (lineageflow.frame_check.reference), stored beside them."""
+                 frame_check: dict | None = None, drift: Drift | None = None) -> None:
+    """The movie's normalisation (settings, levels and drift) as JSON, atomically; ``frame_check``: the movie's
+    reference for the bad-frame check (lineageflow.frame_check.reference), stored beside them."""
     import json
 
     from lineageflow.atomic import atomic_path
 
     doc = {"normalisation": norm.to_dict(), "levels": None if levels is None else np.asarray(levels).tolist(),
-           "source": source}
+           "source": source, "drift": None if drift is None else drift.to_dict()}
     if frame_check is not None:
         doc["frame_check"] = frame_check
     with atomic_path(path) as tmp:
@@ -241,6 +311,25 @@ def read_levels(path) -> tuple[Normalisation, np.ndarray | None]:
     except (OSError, ValueError, KeyError, TypeError, LineageflowError) as exc:
         raise InputError(f"{path}: not a lineageflow normalisation file ({type(exc).__name__}: {exc})") from None
     return norm, levels
+
+
+def read_drift(path) -> Drift | None:
+    """The brightness drift :func:`write_levels` stored (None when the movie has none)."""
+    import json
+
+    from lineageflow.errors import InputError
+
+    with open(path) as fh:
+        doc = json.load(fh).get("drift")
+    if doc is None:
+        return None
+    try:
+        drift = Drift(tuple(int(t) for t in doc["frames"]), tuple(tuple(float(v) for v in r) for r in doc["scale"]))
+        if len(drift.frames) != len(drift.scale) or not drift.frames or min(map(min, drift.scale)) <= 0:
+            raise ValueError("frames and positive scales must pair up")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: bad 'drift' entry ({type(exc).__name__}: {exc})") from None
+    return drift
 
 
 def intensity_levels(norm: Normalisation, levels: np.ndarray | None, channel: int = 0) -> tuple[float, float] | None:

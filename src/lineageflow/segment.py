@@ -14,13 +14,17 @@ from .io import Movie
 
 
 def segment_frames(movie: Movie, clf: pixels.PixelClassifier, objects_cfg: dict, voxel_size, *, channel: int = 0,
-                   frames=None, levels=None) -> Iterator[tuple[int, np.ndarray, pd.DataFrame]]:
+                   frames=None, levels=None, drift=None) -> Iterator[tuple[int, np.ndarray, pd.DataFrame]]:
     """(frame, label image, object table) per frame, with the same settings as objects_threshold/features.
 
-    ``levels``: the movie's normalisation levels (:func:`lineageflow.normalise.movie_levels`)."""
+    ``levels``, ``drift``: the movie's normalisation levels and brightness drift
+    (:func:`lineageflow.normalise.movie_normalisation`)."""
+    from .normalise import levels_at
+
     for t in range(movie.n_frames) if frames is None else frames:
         image = movie.read(t)
-        lab = threshold.threshold_from_config(pixels.predict(clf, image, levels=levels), objects_cfg, voxel_size,
+        probs = pixels.predict(clf, image, levels=levels_at(levels, drift, t))
+        lab = threshold.threshold_from_config(probs, objects_cfg, voxel_size,
                                               source=f"{movie.source} frame {t}")
         intensity = image[..., channel] if movie.n_channels else image
         yield t, lab, features.object_features(lab, intensity, frame=t, voxel_size=voxel_size,
@@ -72,8 +76,9 @@ def choose_split(clf: pixels.PixelClassifier, images, gt_masks, objects_cfg: dic
     from . import annotations
 
     totals = {"n_gt": 0, "alone_without": 0, "alone_with": 0, "false_without": 0, "false_with": 0}
-    for t, (image, gt) in enumerate(zip(images, gt_masks)):
-        probs = pixels.predict(clf, image, levels=levels)
+    per_image = levels if isinstance(levels, list) else [levels] * len(images)  # one per image, or the movie's
+    for t, (image, gt, image_levels) in enumerate(zip(images, gt_masks, per_image)):
+        probs = pixels.predict(clf, image, levels=image_levels)
         gt = np.asarray(gt)
         totals["n_gt"] += int(np.unique(gt[gt > 0]).size)
         for key, r in (("without", 0.0), ("with", ratio)):
