@@ -43,6 +43,9 @@ def test_defaults_and_from_config():
         ({"background": -1}, "pixels.normalise.background"),
         ({"background": float("nan")}, "pixels.normalise.background"),
         ({"background": "wide"}, "pixels.normalise.background"),
+        ({"drift": -0.1}, "pixels.normalise.drift"),
+        ({"drift": "auto"}, "pixels.normalise.drift"),
+        ({"drift": True}, "pixels.normalise.drift"),
         ({"background": True}, "pixels.normalise.background"),
     ],
 )
@@ -410,3 +413,78 @@ def test_auto_radius_is_a_quarter_of_the_field():
     np.testing.assert_array_equal(normalise.prepared(both, norm, channels=True)[..., 1],
                                   normalise.flatten(raw, 50, low=50, high=99.8))
     assert Normalisation.from_config({"background": "auto"}).background == "auto"
+
+
+# --- brightness drift ----------------------------------------------------------------------------------------------
+
+def _nuclei_movie(n_frames=30, brightness=lambda t: 1.0, seed=0):
+    """Frames of 12 bright discs on a noisy background (level 100, σ 5); nuclei 100 above it times brightness(t)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:96, :96]
+    centres = rng.uniform(10, 86, size=(12, 2))
+    disc = np.zeros((96, 96), bool)
+    for cy, cx in centres:
+        disc |= (yy - cy) ** 2 + (xx - cx) ** 2 <= 25
+    return [100 + 100 * brightness(t) * disc + rng.normal(0, 5, (96, 96)) for t in range(n_frames)]
+
+
+DRIFT = Normalisation("movie", 50, 99.8, sample_frames=10, drift=0.45)
+
+
+def test_bleaching_movie_levels_follow_its_trend_beyond_the_band():
+    frames = _nuclei_movie(brightness=lambda t: 1.0 - 0.8 * t / 29)  # contrast 1 → 0.2
+    levels, drift = normalise.movie_normalisation(lambda t: frames[t], 30, DRIFT)
+    assert drift is not None and drift.frames == tuple(normalise.sample_frames(30, DRIFT))
+    span = levels[1, 0] - levels[0, 0]
+    first, last = drift.levels_at(levels, 0), drift.levels_at(levels, 29)
+    np.testing.assert_array_equal(first[0], levels[0])  # the low level (background) stays
+    spans = [float(drift.levels_at(levels, t)[1, 0] - levels[0, 0]) for t in range(30)]
+    assert all(a >= b for a, b in zip(spans, spans[1:]))  # follows the fall, frame by frame (interpolated)
+    own_last = normalise.levels_of(frames[29].reshape(-1, 1), DRIFT)
+    own_span = own_last[1, 0] - own_last[0, 0]
+    # the last frame's span is followed down to the band's edge: 1/1.45 of its own relative brightness is left
+    assert spans[-1] < span and spans[-1] == pytest.approx(own_span * 1.45, rel=0.1)
+    assert first[1, 0] > levels[1, 0]  # the first frame, brightest, is followed up
+    assert np.array_equal(normalise.levels_at(levels, drift, 29), last)
+    # with drift 0 the smoothed trend is followed fully
+    _, full = normalise.movie_normalisation(lambda t: frames[t], 30, Normalisation("movie", 50, 99.8, 10, drift=0))
+    assert full.levels_at(levels, 29)[1, 0] - levels[0, 0] == pytest.approx(own_span, rel=0.1)
+
+
+def test_brightness_that_varies_with_content_keeps_the_movie_levels_exactly():
+    rng = np.random.default_rng(1)
+    wobble = dict(enumerate(rng.uniform(0.8, 1.25, 30)))  # ±25 % frame to frame, no trend
+    frames = _nuclei_movie(brightness=wobble.__getitem__)
+    levels, drift = normalise.movie_normalisation(lambda t: frames[t], 30, DRIFT)
+    assert drift is None
+    np.testing.assert_array_equal(levels, normalise.movie_levels(lambda t: frames[t], 30, DRIFT))
+    assert normalise.levels_at(levels, None, 7) is levels
+    # one very bright frame is not a trend (running median)
+    spike = _nuclei_movie(brightness=lambda t: 3.0 if t == 15 else 1.0)
+    assert normalise.movie_normalisation(lambda t: spike[t], 30, DRIFT)[1] is None
+
+
+@pytest.mark.parametrize("norm", [Normalisation("movie", 50, 99.8, 10, drift="off"),
+                                  Normalisation("frame", 50, 99.8, 10, drift=0.45)])
+def test_no_drift_when_off_or_per_frame(norm):
+    frames = _nuclei_movie(brightness=lambda t: 1.0 - 0.8 * t / 29)
+    assert normalise.movie_normalisation(lambda t: frames[t], 30, norm)[1] is None
+
+
+def test_drift_in_the_levels_file_and_pixel_prediction_levels(tmp_path):
+    frames = _nuclei_movie(brightness=lambda t: 1.0 - 0.8 * t / 29)
+    levels, drift = normalise.movie_normalisation(lambda t: frames[t], 30, DRIFT)
+    path = tmp_path / "normalisation.json"
+    normalise.write_levels(path, DRIFT, levels, source="movie", drift=drift)
+    assert normalise.read_drift(path) == drift
+    # the last frame, normalised with its drifting levels, has its nuclei brighter than with the movie's
+    late = normalise.apply(frames[29], DRIFT, normalise.levels_at(levels, drift, 29))
+    plain = normalise.apply(frames[29], DRIFT, levels)
+    assert late.max() > 1.3 * plain.max()
+    normalise.write_levels(path, DRIFT, levels, source="movie")
+    assert normalise.read_drift(path) is None
+    doc = json.loads(path.read_text())
+    doc["drift"] = {"frames": [0, 5], "scale": [[1.0]]}
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match=r"normalisation.json: bad 'drift' entry"):
+        normalise.read_drift(path)

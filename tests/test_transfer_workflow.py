@@ -5,7 +5,7 @@ import re
 
 import numpy as np
 
-from lineageflow import classifiers, groundtruth, pixels, scribbles, synthetic
+from lineageflow import classifiers, groundtruth, pixels, scribbles, shift, synthetic
 from lineageflow.io import read_tables
 from workflow_helpers import SMALL_DEMO, snakemake
 
@@ -16,7 +16,8 @@ def test_frame_normalisation_and_augmentation_reach_both_classifiers(tmp_path):
               "pixels={normalise: {mode: frame, low: 40}, augment: {contrast: [0.5], noise: [1.0], seed: 4}}")
     levels = json.loads((out / "pixels" / "normalisation.json").read_text())
     assert levels["normalisation"] == {"mode": "frame", "low": 40, "high": 99.8, "sample_frames": 20,
-                                       "background": "auto"}
+                                       "background": "auto", "drift": 0.45}
+    assert levels["drift"] is None  # frame mode has no movie drift to follow
     assert np.shape(levels["levels"]) == (2, 1)  # the movie's, for the object features
     clf = pixels.load(out / "pixels" / "classifier.pkl")
     assert clf.normalisation.mode == "frame" and clf.normalisation.low == 40
@@ -87,6 +88,31 @@ def test_flattening_carries_classifiers_to_a_dim_unevenly_lit_movie(tmp_path):
     assert dim["TRA"] >= bright["TRA"] - 0.03, (bright, dim)
     assert dim_unflattened["TRA"] < dim["TRA"] - 0.05, (dim_unflattened, dim)
     assert dim_unflattened["fp_nodes"] > 3 * max(dim["fp_nodes"], 10)
+
+
+def test_drift_carries_classifiers_to_a_bleaching_movie(tmp_path):
+    """pixels.normalise.drift: generated cells at contrast-to-noise ≈ 10 train; the same movie bleached to 0.2× of
+    its contrast by the last frame (noise kept) is tracked with those classifiers. Movie levels pooled over all
+    frames normalise its late frames as far too dim; following the drift keeps them near the training brightness."""
+    cells = dict(n_frames=16, shape=(256, 256), n_cells=20, seed=5)
+    synthetic.generate(tmp_path / "bright", synthetic.SyntheticConfig(**cells, contrast=0.92))
+    train, gt = tmp_path / "bright" / "01", tmp_path / "bright" / "01_GT"  # the bleached copy's GT is the same
+    shift.write_shifted_sequence(train, tmp_path / "bleached" / "01", shift.by_name("bleach0.2"))
+
+    def run(drift):
+        out = tmp_path / f"out_{drift}"
+        snakemake("--config", f"input={tmp_path / 'bleached' / '01'}", f"out={out}", f"train={train}",
+                  f"train_gt={gt}", f"gt={gt}", f"pixels={{normalise: {{drift: {drift}}}}}")
+        return out, json.loads((out / "eval" / "metrics.json").read_text())
+
+    (out, followed), (_, fixed) = run(0.45), run("off")
+    drift = json.loads((out / "pixels" / "normalisation.json").read_text())["drift"]
+    scale = [s[0] for s in drift["scale"]]
+    assert scale[0] >= 1 > scale[-1] and scale == sorted(scale, reverse=True), drift
+    assert "brightness drift beyond 0.45" in (out / "logs" / "pixels_normalise.log").read_text()
+    assert followed["TRA"] >= 0.95, followed
+    assert fixed["TRA"] < followed["TRA"] - 0.05, (fixed, followed)
+    assert fixed["fn_nodes"] > 3 * max(followed["fn_nodes"], 5)
 
 
 def test_flattening_radius_below_the_nuclei_is_named(tmp_path):
