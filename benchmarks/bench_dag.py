@@ -1,6 +1,6 @@
 """Wall time of `snakemake -n` (building the job graph) for long movies, and how many jobs each rule gets.
 
-    python benchmarks/bench_dag.py [--frames 2000] [--frames-per-job 10] [--window-size 50] [--overlap 5]
+    python benchmarks/bench_dag.py [--frames 2000] [--frames-per-job 25] [--window-size 50] [--overlap 5]
 
 The movie is the demo's configuration with that many frames (a dry run generates nothing, so no images are
 needed); chunks and windows follow from the frame count exactly as for a real input.
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, nargs="+", default=[2000])
-    ap.add_argument("--frames-per-job", type=int, default=10)
+    ap.add_argument("--frames-per-job", type=int, default=25)
     ap.add_argument("--window-size", type=int, default=50)
     ap.add_argument("--overlap", type=int, default=5)
     a = ap.parse_args(argv)

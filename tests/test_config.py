@@ -83,7 +83,7 @@ def test_defaults_filled(schema):
     cfg = validate_config({}, schema)
     assert cfg == _expected_defaults(schema)
     # a few concrete values, so a changed default is noticed
-    assert cfg["frames_per_job"] == 10
+    assert cfg["frames_per_job"] == 25
     assert cfg["objects"]["method"] == "simple"
     assert cfg["demo"]["ndim"] == 2
     assert cfg["pixels"]["n_trees"] == 100

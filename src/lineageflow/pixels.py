@@ -25,7 +25,7 @@ from lineageflow import normalise
 
 FORMAT = "lineageflow-pixel-classifier"
 FORMAT_VERSION = 2  # 2: intensity normalisation (files of version 1 load with mode 'none')
-_ROWS_PER_CHUNK = 1 << 17  # bounds predict_proba's temporaries
+_ROWS_PER_CHUNK = 1 << 15  # bounds predict_proba's temporaries; 32k rows keep them in cache (fastest measured)
 
 
 @dataclass

@@ -228,7 +228,6 @@ def split_touching(labels: np.ndarray, ratio: float, voxel_size: Sequence[float]
     neck narrower than (1 − ratio) of their radius are split, while the jagged border of one nucleus is not, at any
     pixel size. A component without such a seed stays whole. Returns (labels 1..n, n).
     """
-    from skimage.morphology import local_maxima, reconstruction
     from skimage.segmentation import watershed
 
     mask = labels > 0
@@ -237,11 +236,9 @@ def split_touching(labels: np.ndarray, ratio: float, voxel_size: Sequence[float]
     dist = ndi.distance_transform_edt(ndi.binary_fill_holes(mask), sampling=sampling) * mask
     n_in = int(labels.max())
     radius = np.zeros(n_in + 1)
-    radius[1:] = ndi.maximum(dist, labels, np.arange(1, n_in + 1))
-    # h-maxima as plateaus (h = ratio × radius per component): dist lowered by h and rebuilt under dist, so peaks
-    # joined above their neck become one plateau, i.e. one seed
-    hmax = reconstruction(np.maximum(dist - float(ratio) * radius[labels], 0.0), dist, method="dilation")
-    seeds, n = ndi.label(local_maxima(hmax, allow_borders=True) & mask)
+    np.maximum.at(radius, labels.ravel(), dist.ravel())
+    peaks = _h_maxima(dist, radius[labels] * float(ratio), mask)
+    seeds, n = ndi.label(peaks)
     seeded = np.zeros(n_in + 1, bool)
     seeded[labels[seeds > 0]] = True
     lonely = np.flatnonzero(~seeded[1:]) + 1  # components left without a seed: one seed each
@@ -254,6 +251,26 @@ def split_touching(labels: np.ndarray, ratio: float, voxel_size: Sequence[float]
         return labels, n
     # watershed regions stay inside their own component (seeds of one component cannot reach another)
     return watershed(-dist, seeds, mask=mask).astype(labels.dtype, copy=False), n
+
+
+def _h_maxima(dist: np.ndarray, h: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Maxima of ``dist`` that rise at least ``h`` above the neck to any higher maximum, as plateaus (inside mask).
+
+    dist lowered by h and rebuilt under dist (grey reconstruction) joins peaks above their neck into one plateau.
+    Run per group of objects touching by any corner, each in its box with a ring of background: reconstruction and
+    plateaus cannot cross background, so this equals the whole-image computation at a fraction of its cost.
+    """
+    from skimage.morphology import local_maxima, reconstruction
+
+    peaks = np.zeros(mask.shape, bool)
+    groups, _ = ndi.label(mask, structure=ndi.generate_binary_structure(mask.ndim, mask.ndim))
+    for g, box in enumerate(ndi.find_objects(groups), start=1):
+        box = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in box)
+        own = groups[box] == g
+        d = np.where(own, dist[box], 0.0)
+        hmax = reconstruction(np.maximum(d - h[box], 0.0), d, method="dilation")
+        peaks[box] |= local_maxima(hmax, allow_borders=True) & own
+    return peaks
 
 
 def relabel_segmentation(
