@@ -10,8 +10,8 @@ summary: one markdown row per rule from RUN_OUT/benchmarks/ (RULE.tsv, or RULE/J
 rules): jobs, summed `s` (wall seconds of the jobs), summed `cpu_time` (user + system seconds of the job's processes),
 share of the summed seconds and CPU-s per frame. A file with several rows (benchmark: repeat) counts as their mean.
 Frames are the union of the frame ranges that per-chunk benchmark files are named after (NNNN-MMMM.tsv = frames NNNN to
-MMMM, as lineageflow.plan names chunks): the frames the timed jobs worked on, whatever the input's format, read from
-the benchmark folder alone. Pixels per frame come from the pixel stage's own output (pixels/probabilities/*.h5,
+MMMM, as lineageflow.plan names chunks), the training sequence's rules (RULE_train) left out: the input's frames,
+whatever the input's format, read from the benchmark folder alone. Pixels per frame come from the pixel stage's own output (pixels/probabilities/*.h5,
 dataset exported_data, axes t[z]yxc); pixels_predict is reported per megapixel (per megavoxel in 3D).
 With --wall and --cores: orchestration overhead = (wall × cores − summed rule seconds) / (wall × cores).
 
@@ -93,7 +93,7 @@ def summary(out: Path, wall: float | None = None, cores: int | None = None) -> N
     jobs = read_jobs(bench) if bench.is_dir() else pd.DataFrame()
     if jobs.empty:
         raise SystemExit(f"bench_speed: no Snakemake benchmark files under {bench}")
-    n_frames = len(frames_of(jobs))
+    n_frames = len(frames_of(jobs[~jobs["rule"].str.endswith("_train")]))  # the input's; RULE_train: train=
     per = jobs.groupby("rule").agg(jobs=("s", "size"), s=("s", "sum"), cpu=("cpu_time", "sum"))
     per = per.sort_values(["s"], ascending=False, kind="stable")
     total_s, total_cpu = per["s"].sum(), per["cpu"].sum()

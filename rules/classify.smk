@@ -1,20 +1,24 @@
 # Object classifiers: object count (false detection / single / merger) and division, trained once, applied per chunk.
 
 
+# the objects the classifiers learn from: the training sequence's (config key train), else the input's
+LEARNT_OBJECTS = TRAIN if RUN.classify_from == "train" else INPUT
+
+
 rule classify_train:
     input:
-        tables=expand(f"{OUT}/objects/features/{{chunk}}.parquet", chunk=CHUNKS),
-        labels=expand(f"{OUT}/objects/labels/{{chunk}}.h5", chunk=CHUNKS),
+        tables=LEARNT_OBJECTS.chunk_paths("objects/features/{chunk}.parquet"),
+        labels=LEARNT_OBJECTS.chunk_paths("objects/labels/{chunk}.h5"),
         annotations=classify_annotation_inputs(),
         pixel_classifier=classify_pixel_classifier(),
-        normalisation=f"{OUT}/pixels/normalisation.json",
+        normalisation=LEARNT_OBJECTS.path("pixels/normalisation.json"),
     output:
         counts=f"{OUT}/classify/count_classifier.pkl",
         division=f"{OUT}/classify/division_classifier.pkl",
     params:
         source=RUN.classify_from,
         gt=RUN.classify_gt,
-        n_frames=RUN.n_frames,
+        n_frames=LEARNT_OBJECTS.n_frames,
         shape=RUN.spatial_shape,
         classify=config["classify"],
         max_count=config["tracking"]["max_count"],
@@ -39,28 +43,34 @@ rule classify_train:
         "../scripts/classify_train.py"
 
 
-rule classify_apply:
-    input:
-        counts=rules.classify_train.output.counts,
-        division=rules.classify_train.output.division,
-        table=f"{OUT}/objects/features/{{chunk}}.parquet",
-        next_table=next_chunk_table,
-        normalisation=f"{OUT}/pixels/normalisation.json",
-    output:
-        f"{OUT}/classify/probabilities/{{chunk}}.parquet",
-    params:
-        n_frames=RUN.n_frames,
-        classify=config["classify"],
-        max_count=config["tracking"]["max_count"],
-        channel=config["channel"],
-    resources:
-        mem_mb=lambda wc, attempt: 2000 * attempt,
-        runtime=lambda wc, attempt: 20 * attempt,
-    log:
-        f"{OUT}/logs/classify_apply/{{chunk}}.log",
-    benchmark:
-        f"{OUT}/benchmarks/classify_apply/{{chunk}}.tsv"
-    conda:
-        "../envs/lineageflow.yaml"
-    script:
-        "../scripts/classify_apply.py"
+for seq in SEQUENCES if RUN.learn_from == "train" else [INPUT]:  # the weights learn on the train's classes
+
+    rule:
+        name:
+            seq.rule("classify_apply")
+        input:
+            counts=rules.classify_train.output.counts,
+            division=rules.classify_train.output.division,
+            table=seq.path("objects/features/{chunk}.parquet"),
+            next_table=seq.next_chunk_table,
+            normalisation=seq.path("pixels/normalisation.json"),
+        output:
+            seq.path("classify/probabilities/{chunk}.parquet"),
+        wildcard_constraints:
+            chunk=seq.chunk_regex,
+        params:
+            n_frames=seq.n_frames,
+            classify=config["classify"],
+            max_count=config["tracking"]["max_count"],
+            channel=config["channel"],
+        resources:
+            mem_mb=lambda wc, attempt: 2000 * attempt,
+            runtime=lambda wc, attempt: 20 * attempt,
+        log:
+            seq.log("classify_apply"),
+        benchmark:
+            seq.benchmark("classify_apply")
+        conda:
+            "../envs/lineageflow.yaml"
+        script:
+            "../scripts/classify_apply.py"

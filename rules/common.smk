@@ -52,6 +52,51 @@ wildcard_constraints:
     window="|".join(WINDOWS),
 
 
+class Sequence:
+    """A movie whose frames go through the per-chunk rules (pixels, objects, object classes): the input, and the
+    training sequence (config key train) whose objects the object classifiers and the tracking weights learn from.
+    The training sequence's files live under OUT/train/ and its rules are named RULE_train."""
+
+    def __init__(self, name, raw, n_frames, files):
+        self.name, self.raw, self.n_frames = name, raw, n_frames
+        self.chunks = frame_chunks(n_frames, config["frames_per_job"])
+        self.chunk_regex = "|".join(self.chunks)
+        self._files = files  # frames -> the raw files holding them
+
+    def path(self, rel):
+        return f"{OUT}/{rel}" if self.name == "input" else f"{OUT}/{self.name}/{rel}"
+
+    def rule(self, base):
+        return base if self.name == "input" else f"{base}_{self.name}"
+
+    def log(self, rule, per_chunk=True):
+        return f"{OUT}/logs/{self.rule(rule)}" + ("/{chunk}.log" if per_chunk else ".log")
+
+    def benchmark(self, rule, per_chunk=True):
+        return f"{OUT}/benchmarks/{self.rule(rule)}" + ("/{chunk}.tsv" if per_chunk else ".tsv")
+
+    def chunk_paths(self, rel):
+        """Every chunk's file of ``rel`` (a path with {chunk})."""
+        return expand(self.path(rel), chunk=self.chunks)
+
+    def chunk_range(self, wildcards):
+        return self.chunks[wildcards.chunk]
+
+    def chunk_raw_input(self, wildcards):
+        """The raw files of the chunk's own frames, so that editing a frame reruns only its chunk."""
+        return self._files(range(*self.chunks[wildcards.chunk]))
+
+    def next_chunk_table(self, wildcards):
+        """The chunk after this one (division features look one frame ahead); [] for the last chunk."""
+        ids = list(self.chunks)
+        i = ids.index(wildcards.chunk)
+        return [self.path(f"objects/features/{ids[i + 1]}.parquet")] if i + 1 < len(ids) else []
+
+    def normalisation_input(self):
+        """The frames whose pixels give the movie's normalisation levels (config key pixels.normalise.sample_frames)."""
+        return self._files(lf_inputs.normalisation_frames(self.n_frames, config["pixels"]["normalise"]))
+
+
 def raw_input():
     """What the jobs reading the whole raw movie depend on (the generated demo folder, or every file of the input; each
     frame file of a CTC folder, whose own timestamp does not change when a frame is edited in place)."""
@@ -64,19 +109,9 @@ def raw_frames_input(frames):
     return f"{OUT}/demo" if RUN.demo else RUN.frame_files(frames)
 
 
-def raw_chunk_input(wildcards):
-    """Input function: the raw files of the chunk's own frames, so that editing a frame reruns only its chunk."""
-    return raw_frames_input(range(*CHUNKS[wildcards.chunk]))
-
-
 def labels_chunk_input(wildcards):
     """Input function: the chunk's own label image files (config key objects.labels), so an edited one reruns."""
     return [RUN.labels_files[t] for t in range(*CHUNKS[wildcards.chunk])]
-
-
-def normalisation_raw_input():
-    """The frames whose pixels give the movie's normalisation levels (config key pixels.normalise.sample_frames)."""
-    return raw_frames_input(lf_inputs.normalisation_frames(RUN.n_frames, config["pixels"]["normalise"]))
 
 
 def gt_input(path):
@@ -88,8 +123,17 @@ def raw_params():
     return {"path": RUN.raw, "dataset": RUN.raw_dataset, "axes": RUN.raw_axes, "channel": config["channel"]}
 
 
-def chunk_range(wildcards):
-    return CHUNKS[wildcards.chunk]
+def _train_frame_files(frames):
+    files = RUN.train_files
+    return list(files) if len(files) == 1 else [files[t] for t in frames]
+
+
+INPUT = Sequence("input", raw_params(), RUN.n_frames, raw_frames_input)
+# the training sequence is segmented by the per-chunk rules when its objects are learnt from
+TRAIN = (Sequence("train", {"path": RUN.train_raw, "dataset": "", "axes": "", "channel": config["channel"]},
+                  RUN.train_n_frames, _train_frame_files)
+         if "train" in (RUN.classify_from, RUN.learn_from) else None)
+SEQUENCES = [s for s in (INPUT, TRAIN) if s is not None]
 
 
 def window_range(wildcards):
@@ -150,11 +194,6 @@ def probabilities_input(wildcards):
     return f"{OUT}/pixels/probabilities/{wildcards.chunk}.h5"
 
 
-def threshold_classifier():
-    """Our pixel classifier, which holds the objects.split 'auto' decision; none for ilastik's probabilities."""
-    return f"{OUT}/pixels/classifier.pkl" if RUN.objects_from == "pixels" else []
-
-
 def qc_probabilities(wildcards):
     """The chunk's probabilities (ours or ilastik's) for the QC rows; none when objects come from label images."""
     return [] if RUN.objects_from == "labels" else probabilities_input(wildcards)
@@ -186,27 +225,13 @@ def learned_weights():
 
 
 def learn_inputs(wildcards):
-    """What track_learn reads: the annotation, and the objects of the movie it is on (the input's own tables, or
-    the training sequence, segmented and classified in the job with the classifiers trained on it)."""
-    deps = {"annotation": gt_input(RUN.learn_gt)}
-    if RUN.learn_from == "train":
-        deps |= {"raw": RUN.train_files, "pixel_classifier": f"{OUT}/pixels/classifier.pkl",
-                 "counts": f"{OUT}/classify/count_classifier.pkl",
-                 "division": f"{OUT}/classify/division_classifier.pkl",
-                 "normalisation": f"{OUT}/pixels/normalisation.json"}
-    else:
-        deps |= {"normalisation": f"{OUT}/pixels/normalisation.json",
-                 "tables": expand(f"{OUT}/objects/features/{{chunk}}.parquet", chunk=CHUNKS),
-                 "probabilities": expand(f"{OUT}/classify/probabilities/{{chunk}}.parquet", chunk=CHUNKS),
-                 "labels": expand(f"{OUT}/objects/labels/{{chunk}}.h5", chunk=CHUNKS)}
-    return deps
-
-
-def next_chunk_table(wildcards):
-    """The chunk after this one (division features look one frame ahead); [] for the last chunk."""
-    ids = list(CHUNKS)
-    i = ids.index(wildcards.chunk)
-    return [f"{OUT}/objects/features/{ids[i + 1]}.parquet"] if i + 1 < len(ids) else []
+    """What track_learn reads: the annotation, and the objects and object classes of the movie it is on (the input,
+    or the training sequence, made by the per-chunk rules with the classifiers trained on it)."""
+    seq = TRAIN if RUN.learn_from == "train" else INPUT
+    return {"annotation": gt_input(RUN.learn_gt), "normalisation": seq.path("pixels/normalisation.json"),
+            "tables": seq.chunk_paths("objects/features/{chunk}.parquet"),
+            "probabilities": seq.chunk_paths("classify/probabilities/{chunk}.parquet"),
+            "labels": seq.chunk_paths("objects/labels/{chunk}.h5")}
 
 
 # --- benchmark report (rules/report.smk) ---------------------------------------------------------------------------

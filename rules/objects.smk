@@ -11,7 +11,7 @@ if RUN.objects_from == "labels":
         output:
             f"{OUT}/objects/labels/{{chunk}}.h5",
         params:
-            frames=chunk_range,
+            frames=INPUT.chunk_range,
             shape=RUN.spatial_shape,
             objects=config["objects"],
         resources:
@@ -26,21 +26,30 @@ if RUN.objects_from == "labels":
         script:
             "../scripts/objects_relabel.py"
 
-else:
 
-    rule objects_threshold:
+for seq in SEQUENCES:
+    if seq is INPUT and RUN.objects_from == "labels":
+        continue
+    external = seq is INPUT and RUN.objects_from == "probabilities"  # ilastik's export, unchecked
+
+    rule:
+        name:
+            seq.rule("objects_threshold")
         input:
-            probabilities=probabilities_input,
-            classifier=threshold_classifier(),
-            # our pixel stage's bad-frame check (input_check); ilastik's probabilities come unchecked
-            check=f"{OUT}/pixels/frame_check/{{chunk}}.parquet" if RUN.objects_from == "pixels" else [],
+            probabilities=config["pixels"]["probabilities"] if external else seq.path("pixels/probabilities/{chunk}.h5"),
+            # our pixel classifier holds the objects.split 'auto' decision
+            classifier=[] if external else rules.pixels_train.output[0],
+            # our pixel stage's bad-frame check (input_check)
+            check=[] if external else seq.path("pixels/frame_check/{chunk}.parquet"),
         output:
-            f"{OUT}/objects/labels/{{chunk}}.h5",
+            seq.path("objects/labels/{chunk}.h5"),
+        wildcard_constraints:
+            chunk=seq.chunk_regex,
         params:
-            frames=chunk_range,
+            frames=seq.chunk_range,
             bad_frames=config["input_check"]["bad_frames"],
             skip_abnormal=config["input_check"]["skip_abnormal"],
-            external=RUN.objects_from == "probabilities",
+            external=external,
             axes=config["pixels"]["probabilities_axes"],
             voxel_size=RUN.voxel_size,
             objects=config["objects"],
@@ -48,36 +57,42 @@ else:
             mem_mb=lambda wc, attempt: 2000 * attempt,
             runtime=lambda wc, attempt: 20 * attempt,
         log:
-            f"{OUT}/logs/objects_threshold/{{chunk}}.log",
+            seq.log("objects_threshold"),
         benchmark:
-            f"{OUT}/benchmarks/objects_threshold/{{chunk}}.tsv"
+            seq.benchmark("objects_threshold")
         conda:
             "../envs/lineageflow.yaml"
         script:
             "../scripts/objects_threshold.py"
 
 
-rule objects_features:
-    input:
-        raw=raw_chunk_input,
-        labels=f"{OUT}/objects/labels/{{chunk}}.h5",
-    output:
-        f"{OUT}/objects/features/{{chunk}}.parquet",
-    params:
-        out=lambda wildcards: OUT,  # paths inside OUT are recorded relative to it
-        raw=raw_params(),
-        voxel_size=RUN.voxel_size,
-    resources:
-        mem_mb=lambda wc, attempt: 2000 * attempt,
-        runtime=lambda wc, attempt: 20 * attempt,
-    log:
-        f"{OUT}/logs/objects_features/{{chunk}}.log",
-    benchmark:
-        f"{OUT}/benchmarks/objects_features/{{chunk}}.tsv"
-    conda:
-        "../envs/lineageflow.yaml"
-    script:
-        "../scripts/objects_features.py"
+for seq in SEQUENCES:
+
+    rule:
+        name:
+            seq.rule("objects_features")
+        input:
+            raw=seq.chunk_raw_input,
+            labels=seq.path("objects/labels/{chunk}.h5"),
+        output:
+            seq.path("objects/features/{chunk}.parquet"),
+        wildcard_constraints:
+            chunk=seq.chunk_regex,
+        params:
+            out=lambda wildcards: OUT,  # paths inside OUT are recorded relative to it
+            raw=seq.raw,
+            voxel_size=RUN.voxel_size,
+        resources:
+            mem_mb=lambda wc, attempt: 2000 * attempt,
+            runtime=lambda wc, attempt: 20 * attempt,
+        log:
+            seq.log("objects_features"),
+        benchmark:
+            seq.benchmark("objects_features")
+        conda:
+            "../envs/lineageflow.yaml"
+        script:
+            "../scripts/objects_features.py"
 
 
 rule objects_evaluate:

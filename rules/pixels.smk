@@ -2,28 +2,32 @@
 # Intensities are normalised first (per movie or per frame), with levels from the movie being processed.
 
 
-rule pixels_normalise:
-    input:
-        raw=normalisation_raw_input(),
-    output:
-        f"{OUT}/pixels/normalisation.json",
-    params:
-        out=lambda wildcards: OUT,  # paths inside OUT are recorded relative to it
-        raw=raw_params(),
-        normalise=config["pixels"]["normalise"],
-        # the bad-frame check's thresholds; input_check.bad_frames is read by the object stage only
-        input_check={k: v for k, v in config["input_check"].items() if k != "bad_frames"},
-    resources:
-        mem_mb=lambda wc, attempt: 2000 * attempt,
-        runtime=lambda wc, attempt: 20 * attempt,
-    log:
-        f"{OUT}/logs/pixels_normalise.log",
-    benchmark:
-        f"{OUT}/benchmarks/pixels_normalise.tsv"
-    conda:
-        "../envs/lineageflow.yaml"
-    script:
-        "../scripts/pixels_normalise.py"
+for seq in SEQUENCES:
+
+    rule:
+        name:
+            seq.rule("pixels_normalise")
+        input:
+            raw=seq.normalisation_input(),
+        output:
+            seq.path("pixels/normalisation.json"),
+        params:
+            out=lambda wildcards: OUT,  # paths inside OUT are recorded relative to it
+            raw=seq.raw,
+            normalise=config["pixels"]["normalise"],
+            # the bad-frame check's thresholds; input_check.bad_frames is read by the object stage only
+            input_check={k: v for k, v in config["input_check"].items() if k != "bad_frames"},
+        resources:
+            mem_mb=lambda wc, attempt: 2000 * attempt,
+            runtime=lambda wc, attempt: 20 * attempt,
+        log:
+            seq.log("pixels_normalise", per_chunk=False),
+        benchmark:
+            seq.benchmark("pixels_normalise", per_chunk=False)
+        conda:
+            "../envs/lineageflow.yaml"
+        script:
+            "../scripts/pixels_normalise.py"
 
 
 rule pixels_train:
@@ -56,28 +60,34 @@ rule pixels_train:
         "../scripts/pixels_train.py"
 
 
-rule pixels_predict:
-    input:
-        raw=raw_chunk_input,
-        classifier=rules.pixels_train.output[0],
-        normalisation=rules.pixels_normalise.output[0],
-    output:
-        f"{OUT}/pixels/probabilities/{{chunk}}.h5",
-        check=f"{OUT}/pixels/frame_check/{{chunk}}.parquet",  # bad frames (objects_threshold skips them)
-    params:
-        out=lambda wildcards: OUT,  # paths inside OUT are recorded relative to it
-        raw=raw_params(),
-        frames=chunk_range,
-        input_check={k: v for k, v in config["input_check"].items() if k != "bad_frames"},
-    threads: config["threads"]
-    resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=lambda wc, attempt: 30 * attempt,
-    log:
-        f"{OUT}/logs/pixels_predict/{{chunk}}.log",
-    benchmark:
-        f"{OUT}/benchmarks/pixels_predict/{{chunk}}.tsv"
-    conda:
-        "../envs/lineageflow.yaml"
-    script:
-        "../scripts/pixels_predict.py"
+for seq in SEQUENCES:
+
+    rule:
+        name:
+            seq.rule("pixels_predict")
+        input:
+            raw=seq.chunk_raw_input,
+            classifier=rules.pixels_train.output[0],
+            normalisation=seq.path("pixels/normalisation.json"),
+        output:
+            seq.path("pixels/probabilities/{chunk}.h5"),
+            check=seq.path("pixels/frame_check/{chunk}.parquet"),  # bad frames (objects_threshold skips them)
+        wildcard_constraints:
+            chunk=seq.chunk_regex,
+        params:
+            out=lambda wildcards: OUT,  # paths inside OUT are recorded relative to it
+            raw=seq.raw,
+            frames=seq.chunk_range,
+            input_check={k: v for k, v in config["input_check"].items() if k != "bad_frames"},
+        threads: config["threads"]
+        resources:
+            mem_mb=lambda wc, attempt: 4000 * attempt,
+            runtime=lambda wc, attempt: 30 * attempt,
+        log:
+            seq.log("pixels_predict"),
+        benchmark:
+            seq.benchmark("pixels_predict")
+        conda:
+            "../envs/lineageflow.yaml"
+        script:
+            "../scripts/pixels_predict.py"

@@ -5,7 +5,7 @@ from pathlib import Path as _Path
 
 rule qc_frames:
     input:
-        raw=raw_chunk_input,
+        raw=INPUT.chunk_raw_input,
         probabilities=qc_probabilities,
         labels=f"{OUT}/objects/labels/{{chunk}}.h5",
         normalisation=f"{OUT}/pixels/normalisation.json",  # the movie's reference for the bad-frame check
@@ -14,7 +14,7 @@ rule qc_frames:
         check=f"{OUT}/qc/frame_check/{{chunk}}.parquet",
     params:
         out=lambda wildcards: OUT,  # paths inside OUT are recorded relative to it
-        frames=chunk_range,
+        frames=INPUT.chunk_range,
         raw=raw_params(),
         external=RUN.objects_from == "probabilities",
         axes=config["pixels"]["probabilities_axes"],

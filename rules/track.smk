@@ -13,10 +13,7 @@ rule track_learn:
         n_train_frames=RUN.learn_n_frames,
         tracking=config["tracking"],
         window_size=config["window_size"],
-        n_frames=RUN.n_frames,
         voxel_size=RUN.voxel_size,
-        train_raw=RUN.train_raw,
-        objects=config["objects"],
         classify=config["classify"],
         channel=config["channel"],
     threads: config["threads"]

@@ -2,7 +2,6 @@
 
 import logging
 
-import pandas as pd
 from _helpers import run
 
 from lineageflow import annotations, classifiers, normalise, pixels, segment
@@ -37,24 +36,15 @@ def augmented_examples(p, clf):
 def main(smk):
     p = smk.params
     c = p.classify
+    # the objects of the input, or of the training sequence (config key train): made by the same per-chunk rules
     table, meta = read_tables(smk.input.tables)
     labels_at = LabelChunks(smk.input.labels)
     n_frames = p.n_frames
+    if p.source == "train":
+        log.info("training sequence %s: %d objects in %d frames", p.train_raw, len(table), n_frames)
     norm, movie_levels = normalise.read_levels(smk.input.normalisation)
     levels = normalise.intensity_levels(norm, movie_levels, p.channel)
     pixel_clf = pixels.load(smk.input.pixel_classifier) if smk.input.pixel_classifier else None
-    if p.source == "train":
-        # another sequence with ground truth: segment it like the input, learn from its objects
-        movie = open_movie(p.train_raw, what="training movie (train)")
-        train_levels, drift = normalise.movie_normalisation(movie.read, movie.n_frames, norm,
-                                                            channels=bool(movie.n_channels))
-        levels = normalise.intensity_levels(norm, train_levels, p.channel)
-        frames = {t: (lab, tab) for t, lab, tab in segment.segment_frames(
-            movie, pixel_clf, segment.resolved_objects(p.objects, pixel_clf), p.voxel_size, channel=p.channel,
-            levels=train_levels, drift=drift)}
-        table = pd.concat([tab for _, tab in frames.values()], ignore_index=True)
-        labels_at, n_frames = (lambda t: frames[t][0]), movie.n_frames
-        log.info("training sequence %s: %d objects in %d frames", p.train_raw, len(table), n_frames)
     if p.source == "csv":
         def label_at(t, z, y, x):
             return int(labels_at(t)[(y, x) if len(p.shape) == 2 else (z, y, x)])

@@ -2,30 +2,12 @@
 
 import logging
 
-import pandas as pd
 from _helpers import run
 
-from lineageflow import annotations, classifiers, groundtruth, learn, learn_data, normalise, pixels, segment, windows
-from lineageflow.io import LabelChunks, open_movie, read_tables, recorded_path
+from lineageflow import annotations, groundtruth, learn, learn_data, normalise, windows
+from lineageflow.io import LabelChunks, read_tables, recorded_path
 
 log = logging.getLogger("lineageflow")
-
-
-def train_movie_objects(smk, p, frames: list[int]):
-    """The training sequence's objects in ``frames`` (and the frame after, for division features), made as the
-    input's are: (table, next frame's table, label images, intensity levels, n_frames)."""
-    movie = open_movie(p.train_raw, what="training movie (train)")
-    clf = pixels.load(smk.input.pixel_classifier)
-    norm, _ = normalise.read_levels(smk.input.normalisation)
-    levels, drift = normalise.movie_normalisation(movie.read, movie.n_frames, norm, channels=bool(movie.n_channels))
-    wanted = sorted(set(frames) | {t + 1 for t in frames if t + 1 < movie.n_frames})
-    made = {t: (lab, tab) for t, lab, tab in segment.segment_frames(
-        movie, clf, segment.resolved_objects(p.objects, clf), p.voxel_size, channel=p.channel, levels=levels,
-        drift=drift, frames=wanted)}
-    table = pd.concat([made[t][1] for t in frames], ignore_index=True)
-    nxt = made[max(frames) + 1][1] if max(frames) + 1 in made else None
-    return (table, nxt, (lambda t: made[t][0]), normalise.intensity_levels(norm, levels, p.channel),
-            movie.n_frames)
 
 
 def main(smk):
@@ -36,23 +18,16 @@ def main(smk):
     tracking = {**p.tracking, "weights": list(learn.DEFAULT_WEIGHTS)}
     crop_frames = sorted({t for c in crops for t in c.frames()})
     fit = dict(max_count=tracking["max_count"], fallback_confidence=p.classify["fallback_confidence"])
-    if p.source == "train":
-        gt_frames = sorted(groundtruth.track_frames(p.annotation))
-        frames = sorted(set(crop_frames) & set(gt_frames)) if crops else gt_frames
-        table, nxt, labels_at, levels, n_frames = train_movie_objects(smk, p, frames)
-        probs = classifiers.classify_table(
-            table, count_clf=classifiers.load_optional(smk.input.counts, kind="count"),
-            division_clf=classifiers.load_optional(smk.input.division, kind="division"), n_frames=n_frames,
-            next_table=nxt, frames=(min(frames), max(frames) + 1), levels=levels, **fit)
-    else:
-        table, meta = read_tables(smk.input.tables)
-        probs, _ = read_tables(smk.input.probabilities, expected=meta)
-        labels_at, n_frames = LabelChunks(smk.input.labels), p.n_frames
-        levels = normalise.intensity_levels(*normalise.read_levels(smk.input.normalisation), p.channel)
-        frames = crop_frames or list(range(n_frames))
-        if p.source == "gt":
-            frames = sorted(set(frames) & set(groundtruth.track_frames(p.annotation)))
-        table = table[table["frame"].isin(frames)].reset_index(drop=True)
+    # the objects and object classes of the movie the weights learn on (the input, or the training sequence): made
+    # by the per-chunk rules
+    table, meta = read_tables(smk.input.tables)
+    probs, _ = read_tables(smk.input.probabilities, expected=meta)
+    labels_at, n_frames = LabelChunks(smk.input.labels), p.n_train_frames
+    levels = normalise.intensity_levels(*normalise.read_levels(smk.input.normalisation), p.channel)
+    frames = crop_frames or list(range(n_frames))
+    if p.source in ("gt", "train"):
+        frames = sorted(set(frames) & set(groundtruth.track_frames(p.annotation)))
+    table = table[table["frame"].isin(frames)].reset_index(drop=True)
     if p.source in ("gt", "train") and learn_cfg["cross_fit"] > 1:
         # the classifiers learnt these frames' ground truth: classify each block with classifiers that did not
         ann = annotations.annotations_from_gt_dir(p.annotation, frames, labels_at, table)

@@ -170,7 +170,8 @@ def _sparse_labels(tmp_path: Path) -> str:
 
 def test_jobs_list_their_frame_files_and_the_training_sequence(tmp_path):
     """Dry run with train=: pixel training depends on every frame file of the training sequence, a chunk's jobs on
-    the chunk's frame files."""
+    the chunk's frame files; the training sequence is segmented in chunks by the same rules, and the object
+    classifiers learn from those chunks' objects (not from the input's)."""
     generate(tmp_path / "a", SyntheticConfig(n_frames=8, n_cells=4, seed=2))
     generate(tmp_path / "b", SyntheticConfig(n_frames=6, n_cells=4, seed=3))
     raw, train = tmp_path / "a" / "01", tmp_path / "b" / "01"
@@ -181,6 +182,16 @@ def test_jobs_list_their_frame_files_and_the_training_sequence(tmp_path):
     for rule in ("pixels_predict", "objects_features"):
         inputs = jobs[(rule, "chunk=0004-0007")]["input"].split(", ")
         assert [p for p in inputs if p.startswith(f"{raw}/")] == [str(raw / f"t{t:03d}.tif") for t in range(4, 8)]
+    # the training sequence's objects come from the same per-chunk rules (cached, parallel), its own chunks
+    for rule in ("pixels_predict_train", "objects_threshold_train", "objects_features_train"):
+        assert {w for r, w in jobs if r == rule} == {"chunk=0000-0003", "chunk=0004-0005"}
+    for rule in ("pixels_predict_train", "objects_features_train"):
+        inputs = jobs[(rule, "chunk=0004-0005")]["input"].split(", ")
+        assert [p for p in inputs if p.startswith(f"{train}/")] == [str(train / f"t{t:03d}.tif") for t in (4, 5)]
+    learnt = [p for p in jobs[("classify_train", "")]["input"].split(", ") if "/objects/" in p]
+    assert sorted(learnt) == [str(tmp_path / "out" / "train" / "objects" / kind / f"{c}.{ext}")
+                              for kind, ext in (("features", "parquet"), ("labels", "h5"))
+                              for c in ("0000-0003", "0004-0005")]
 
 
 def test_label_images_of_a_chunk_are_its_dependency(tmp_path):
