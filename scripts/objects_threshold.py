@@ -27,8 +27,9 @@ def probability_frames(smk, t0, t1):
 
 def main(smk):
     t0, t1 = smk.params.frames
-    clf = pixels.load(smk.input.classifier) if getattr(smk.input, "classifier", None) else None
-    objects = segment.resolved_objects(smk.params.objects, clf)
+    # the split decision only: the forest is not read (nor scikit-learn imported)
+    training = pixels.read_training(smk.input.classifier) if getattr(smk.input, "classifier", None) else None
+    objects = segment.resolved_objects(smk.params.objects, training)
     if objects["split"] != smk.params.objects["split"]:
         log.info("objects.split %s: %s", smk.params.objects["split"], objects["split"] or "no split")
     skip, check = set(), getattr(smk.input, "check", None)

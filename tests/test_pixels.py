@@ -1,3 +1,7 @@
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -70,6 +74,12 @@ def test_save_load_roundtrip(trained, tmp_path):
     back = pixels.load(path)
     assert back.spec == clf.spec and back.classes == clf.classes and back.ndim == 2
     np.testing.assert_array_equal(pixels.predict(back, img), pixels.predict(clf, img))
+    # what it learned from and decided is read without the forest, in a process without scikit-learn
+    assert pixels.read_training(path) == back.training == json.loads(json.dumps(clf.training))
+    code = (f"import sys, json; from lineageflow import pixels; t = pixels.read_training({str(path)!r}); "
+            "print(json.dumps([t['n_rows'], 'sklearn' in sys.modules]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == [clf.training["n_rows"], False]
 
 
 def test_load_errors_name_the_file(tmp_path):
@@ -85,6 +95,11 @@ def test_load_errors_name_the_file(tmp_path):
     other.write_bytes(pickle.dumps({"metadata_json": "{}", "forest": None}))
     with pytest.raises(InputError, match="other.pkl"):
         pixels.load(other)
+    with pytest.raises(InputError, match="garbage.pkl"):
+        pixels.read_training(bad)
+    other.write_bytes(pickle.dumps(json.dumps({"format": "something else"})))
+    with pytest.raises(InputError, match="other.pkl"):
+        pixels.read_training(other)
 
 
 def test_training_errors():

@@ -114,7 +114,7 @@ def test_training_record_and_metadata(px):
     np.testing.assert_allclose(clf.training["levels"], [levels(img).tolist()])
     assert clf.training["augmentation"] is None
     meta = clf.metadata()
-    assert meta["format_version"] == 2 and meta["normalisation"] == MOVIE.to_dict()
+    assert meta["format_version"] == pixels.FORMAT_VERSION == 3 and meta["normalisation"] == MOVIE.to_dict()
 
 
 def test_save_load_keeps_normalisation(px, tmp_path):

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from sklearn.ensemble import RandomForestClassifier
 
 from lineageflow.atomic import atomic_path
 from lineageflow.errors import InputError
@@ -24,7 +23,9 @@ from lineageflow.normalise import Normalisation
 from lineageflow import normalise
 
 FORMAT = "lineageflow-pixel-classifier"
-FORMAT_VERSION = 2  # 2: intensity normalisation (files of version 1 load with mode 'none')
+# 2: intensity normalisation (files of version 1 load with mode 'none'); 3: the metadata is a pickle of its own before
+# the forest's, so what the classifier decided can be read without unpickling the forest (and importing scikit-learn)
+FORMAT_VERSION = 3
 _ROWS_PER_CHUNK = 1 << 15  # bounds predict_proba's temporaries; 32k rows keep them in cache (fastest measured)
 
 
@@ -32,7 +33,7 @@ _ROWS_PER_CHUNK = 1 << 15  # bounds predict_proba's temporaries; 32k rows keep t
 class PixelClassifier:
     """A trained forest plus everything needed to recompute its features."""
 
-    forest: RandomForestClassifier
+    forest: "RandomForestClassifier"  # noqa: F821 - scikit-learn is imported where a forest is made or read
     spec: FeatureSpec
     voxel_size: tuple[float, ...] | None
     ndim: int  # spatial dimensions of the training images (2 or 3)
@@ -147,6 +148,8 @@ def train(
             + ", ".join(f"class {k}: {v} pixels" for k, v in counts.items())
             + "; label at least two classes"
         )
+    from sklearn.ensemble import RandomForestClassifier
+
     X = np.concatenate(xs)
     n_feat = X.shape[1]
     forest = RandomForestClassifier(
@@ -204,29 +207,49 @@ def predict(clf: PixelClassifier, image: np.ndarray, n_jobs: int | None = None, 
 
 
 def save(clf: PixelClassifier, path) -> None:
-    """Write the classifier to one pickle file (with its metadata as JSON inside), atomically."""
-    payload = {"metadata_json": json.dumps(clf.metadata()), "forest": clf.forest}
+    """Write the classifier to one file, atomically: two pickles, the metadata (JSON text), then the forest."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(json.dumps(clf.metadata()), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(clf.forest, fh, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def load(path, n_jobs: int = 1) -> PixelClassifier:
-    """Read a classifier written by :func:`save`; :class:`InputError` naming the file if it is not one."""
+def _read(path, with_forest: bool):
+    """(metadata, forest or None) of a file written by :func:`save` (or by format 1–2: one dict pickle)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"pixel classifier {path} does not exist")
     try:
         with open(path, "rb") as fh:
-            payload = pickle.load(fh)
-        meta = json.loads(payload["metadata_json"])
-        forest = payload["forest"]
+            first = pickle.load(fh)
+            if isinstance(first, dict):  # formats 1 and 2
+                meta, forest = json.loads(first["metadata_json"]), first["forest"]
+            else:
+                meta = json.loads(first)
+                forest = pickle.load(fh) if with_forest else None
     except Exception as exc:  # any unpickling problem means: not our file
         raise InputError(f"{path} is not a lineageflow pixel classifier: {type(exc).__name__}: {exc}") from None
-    if meta.get("format") != FORMAT or not isinstance(forest, RandomForestClassifier):
-        raise InputError(f"{path} is not a lineageflow pixel classifier (format {meta.get('format')!r})")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise InputError(f"{path} is not a lineageflow pixel classifier "
+                         f"(format {meta.get('format') if isinstance(meta, dict) else None!r})")
     if meta.get("format_version", 0) > FORMAT_VERSION:
         raise InputError(f"{path} was written by a newer lineageflow (format {meta['format_version']})")
+    return meta, forest
+
+
+def read_training(path) -> dict:
+    """What the classifier learned from and decided (``training`` of its metadata, e.g. the objects.split decision),
+    without reading its forest."""
+    return _read(path, with_forest=False)[0].get("training") or {}
+
+
+def load(path, n_jobs: int = 1) -> PixelClassifier:
+    """Read a classifier written by :func:`save`; :class:`InputError` naming the file if it is not one."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    meta, forest = _read(path, with_forest=True)
+    if not isinstance(forest, RandomForestClassifier):
+        raise InputError(f"{path} is not a lineageflow pixel classifier (no random forest in it)")
     vs = meta.get("voxel_size")
     return PixelClassifier(
         forest=forest,

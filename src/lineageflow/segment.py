@@ -1,5 +1,5 @@
-"""Pixels → objects for whole frames in one process: the per-chunk stages chained, for a training movie whose
-objects the object classifiers learn from (the input's own objects go through the per-chunk rules)."""
+"""Pixels → objects in one process for a few frames: the pixel classifier's augmented training copies (which the
+count classifier also learns from) and the objects.split 'auto' decision. Movies go through the per-chunk rules."""
 
 from __future__ import annotations
 
@@ -11,24 +11,6 @@ import pandas as pd
 
 from . import features, pixels, threshold
 from .io import Movie
-
-
-def segment_frames(movie: Movie, clf: pixels.PixelClassifier, objects_cfg: dict, voxel_size, *, channel: int = 0,
-                   frames=None, levels=None, drift=None) -> Iterator[tuple[int, np.ndarray, pd.DataFrame]]:
-    """(frame, label image, object table) per frame, with the same settings as objects_threshold/features.
-
-    ``levels``, ``drift``: the movie's normalisation levels and brightness drift
-    (:func:`lineageflow.normalise.movie_normalisation`)."""
-    from .normalise import levels_at
-
-    for t in range(movie.n_frames) if frames is None else frames:
-        image = movie.read(t)
-        probs = pixels.predict(clf, image, levels=levels_at(levels, drift, t))
-        lab = threshold.threshold_from_config(probs, objects_cfg, voxel_size,
-                                              source=f"{movie.source} frame {t}")
-        intensity = image[..., channel] if movie.n_channels else image
-        yield t, lab, features.object_features(lab, intensity, frame=t, voxel_size=voxel_size,
-                                               source=f"{movie.source} frame {t}")
 
 
 def augmented_count_examples(movie: Movie, clf: pixels.PixelClassifier, objects_cfg: dict, voxel_size, *,
@@ -93,10 +75,12 @@ def choose_split(clf: pixels.PixelClassifier, images, gt_masks, objects_cfg: dic
     return {"ratio": ratio if gain > AUTO_SPLIT_MIN_GAIN else 0.0, "gain": gain, "evidence": totals}
 
 
-def resolved_objects(objects_cfg: dict, clf: pixels.PixelClassifier | None) -> dict:
+def resolved_objects(objects_cfg: dict, clf: pixels.PixelClassifier | dict | None) -> dict:
     """The objects config with objects.split 'auto' replaced by the ratio decided when the pixel classifier was
-    trained (0 = off when there is no such decision: no pixel classifier, or one not trained from ground truth)."""
+    trained (0 = off when there is no such decision: no pixel classifier, or one not trained from ground truth).
+    ``clf``: the classifier, or its ``training`` record (:func:`lineageflow.pixels.read_training`)."""
     if objects_cfg.get("split") != "auto":
         return objects_cfg
-    decided = ((clf.training or {}).get("split") or {}) if clf is not None else {}
+    training = (clf if isinstance(clf, dict) else clf.training or {}) if clf is not None else {}
+    decided = training.get("split") or {}
     return {**objects_cfg, "split": float(decided.get("ratio", 0.0))}
