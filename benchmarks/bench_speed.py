@@ -3,17 +3,20 @@ files, per-frame and per-megapixel figures, and our pixel stage against a scikit
 It prints figures and asserts nothing.
 
     python benchmarks/bench_speed.py summary RUN_OUT [--wall SECONDS] [--cores N]
-    python benchmarks/bench_speed.py run WORK --dataset SIM|GOWT1|CHO|demo [--cores 2]
+    python benchmarks/bench_speed.py run WORK --dataset SIM|GOWT1|CHO|demo [--cores 2] [--config KEY=VALUE ...]
     python benchmarks/bench_speed.py baseline [--sequence PATH] [--frames 3]
 
 summary: one markdown row per rule from RUN_OUT/benchmarks/ (RULE.tsv, or RULE/JOB.tsv for per-chunk and per-window
 rules): jobs, summed `s` (wall seconds of the jobs), summed `cpu_time` (user + system seconds of the job's processes),
 share of the summed seconds and CPU-s per frame. A file with several rows (benchmark: repeat) counts as their mean.
-Frames are the union of the frame ranges that per-chunk benchmark files are named after (NNNN-MMMM.tsv = frames NNNN to
-MMMM, as lineageflow.plan names chunks), the training sequence's rules (RULE_train) left out: the input's frames,
-whatever the input's format, read from the benchmark folder alone. Pixels per frame come from the pixel stage's own output (pixels/probabilities/*.h5,
-dataset exported_data, axes t[z]yxc); pixels_predict is reported per megapixel (per megavoxel in 3D).
-With --wall and --cores: orchestration overhead = (wall × cores − summed rule seconds) / (wall × cores).
+Frames are the union of the frame ranges that per-chunk benchmark files are named after (NNNN-MMMM.tsv = frames NNNN
+to MMMM, as lineageflow.plan names chunks), the training sequence's rules (RULE_train) left out: the input's frames,
+whatever the input's format, read from the benchmark folder alone. Pixels per frame come from the pixel stage's own
+output (pixels/probabilities/*.h5, dataset exported_data, axes t[z]yxc); pixels_predict is reported per megapixel
+(per megavoxel in 3D). classify_apply is reported per object (the rows of objects/features/*.parquet): CPU in its
+jobs, and lineageflow.classifiers.classify_table alone, timed here on the run's tables and classifiers, against the
+CPU of the track_window jobs. With --wall and --cores: orchestration overhead = (wall × cores − summed rule seconds) /
+(wall × cores).
 
 run: the one-command workflow into a fresh WORK/DATASET/out (the demo: config/config.yaml's built-in demo), timed,
 then its summary with that wall time and core count.
@@ -119,20 +122,62 @@ def summary(out: Path, wall: float | None = None, cores: int | None = None) -> N
               f"{'×'.join(map(str, shape))} = {mp:.3f} {unit}")
     else:
         print("pixels_predict: no figure (the run has no pixel-stage jobs or no pixels/probabilities/*.h5)")
+    object_costs(Path(out), jobs)
     if wall is not None and cores:
         budget = wall * cores
         print(f"orchestration overhead: {100 * (budget - total_s) / budget:.1f} % (wall {wall:.1f} s × {cores} cores"
               f" = {budget:.1f} core-s, rule jobs {total_s:.1f} s)")
 
 
+def object_costs(out: Path, jobs: pd.DataFrame) -> None:
+    """Per-object cost of classify_apply (jobs, and classify_table alone in this process: count + division features
+    and forests) against the tracking windows' jobs."""
+    import pyarrow.parquet as pq
+
+    tables = sorted((out / "objects" / "features").glob("*.parquet"))
+    n_objects = sum(pq.ParquetFile(t).metadata.num_rows for t in tables)
+    apply, track = jobs[jobs["rule"] == "classify_apply"], jobs[jobs["rule"] == "track_window"]
+    if not n_objects or apply.empty:
+        print("classify_apply: no figure (no object tables or no classify_apply jobs)")
+        return
+    compute = classify_seconds(out, tables)
+    print(f"classify_apply: {n_objects} objects, {1e3 * apply['cpu_time'].sum() / n_objects:.2f} CPU-ms per object "
+          f"in its jobs, {1e6 * compute / n_objects:.0f} µs per object for classify_table alone ({compute:.2f} s, "
+          f"features of divisions included); track_window jobs {track['cpu_time'].sum():.2f} CPU-s "
+          f"(classify_apply / track_window: {apply['cpu_time'].sum() / max(track['cpu_time'].sum(), 1e-9):.2f})")
+
+
+def classify_seconds(out: Path, tables: list[Path]) -> float:
+    """Seconds of lineageflow.classifiers.classify_table over every chunk, as rule classify_apply calls it."""
+    from lineageflow import classifiers, config as lf_config, normalise
+    from lineageflow.io import read_table
+
+    cfg = lf_config.validate_config({}, lf_config.load_schema(ROOT / "config" / "schema.yaml"))
+    count = classifiers.load_optional(out / "classify" / "count_classifier.pkl", kind="count")
+    division = classifiers.load_optional(out / "classify" / "division_classifier.pkl", kind="division")
+    levels = normalise.intensity_levels(*normalise.read_levels(out / "pixels" / "normalisation.json"), cfg["channel"])
+    chunks = [read_table(t) for t in tables]
+    total = 0.0
+    for i, (table, meta) in enumerate(chunks):
+        nxt = chunks[i + 1][0] if i + 1 < len(chunks) else None
+        nxt = nxt[nxt["frame"] == meta["frames"][1]] if nxt is not None else None
+        _, dt = timed(classifiers.classify_table, table, count_clf=count, division_clf=division,
+                      n_frames=meta["n_frames"], next_table=nxt, frames=tuple(meta["frames"]),
+                      max_count=cfg["tracking"]["max_count"],
+                      fallback_confidence=cfg["classify"]["fallback_confidence"], levels=levels)
+        total += dt
+    return total
+
+
 # --- run -----------------------------------------------------------------------------------------------------------
 
-def run(work: Path, dataset: str, cores: int) -> None:
+def run(work: Path, dataset: str, cores: int, extra_config: list[str] = ()) -> None:
     if dataset == "demo":
         config = []  # config/config.yaml: the built-in demo
     else:
         rel, extra = DATASETS[dataset]
         config = [f"input={SHARED / rel}", *extra]
+    config += list(extra_config)
     out = (Path(work) / dataset / "out").resolve()  # absolute: Snakemake runs from the repository root
     if out.exists():
         shutil.rmtree(out)  # fresh: every job runs, so every job is timed
@@ -220,6 +265,8 @@ def main(argv=None) -> int:
     r.add_argument("work", type=Path)
     r.add_argument("--dataset", required=True, choices=[*DATASETS, "demo"])
     r.add_argument("--cores", type=int, default=2)
+    r.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="more config, as snakemake --config takes it, e.g. 'demo={n_frames: 1000}'")
     b = sub.add_parser("baseline", help="our pixel stage against skimage + sklearn, one core")
     b.add_argument("--sequence", type=Path, default=DEFAULT_SEQUENCE, help="CTC sequence folder with NN_GT beside it")
     b.add_argument("--frames", type=int, default=3, help="frames to predict")
@@ -227,7 +274,7 @@ def main(argv=None) -> int:
     if a.command == "summary":
         summary(a.out, a.wall, a.cores)
     elif a.command == "run":
-        run(a.work, a.dataset, a.cores)
+        run(a.work, a.dataset, a.cores, a.config)
     else:
         baseline(a.sequence, a.frames)
     return 0
