@@ -184,14 +184,14 @@ def test_jobs_list_their_frame_files_and_the_training_sequence(tmp_path):
         assert [p for p in inputs if p.startswith(f"{raw}/")] == [str(raw / f"t{t:03d}.tif") for t in range(4, 8)]
     # the training sequence's objects come from the same per-chunk rules (cached, parallel), its own chunks
     for rule in ("pixels_predict_train", "objects_threshold_train", "objects_features_train"):
-        assert {w for r, w in jobs if r == rule} == {"chunk=0000-0003", "chunk=0004-0005"}
+        assert {w for r, w in jobs if r == rule} == {"chunk=0000-0002", "chunk=0003-0005"}
     for rule in ("pixels_predict_train", "objects_features_train"):
-        inputs = jobs[(rule, "chunk=0004-0005")]["input"].split(", ")
-        assert [p for p in inputs if p.startswith(f"{train}/")] == [str(train / f"t{t:03d}.tif") for t in (4, 5)]
+        inputs = jobs[(rule, "chunk=0003-0005")]["input"].split(", ")
+        assert [p for p in inputs if p.startswith(f"{train}/")] == [str(train / f"t{t:03d}.tif") for t in (3, 4, 5)]
     learnt = [p for p in jobs[("classify_train", "")]["input"].split(", ") if "/objects/" in p]
     assert sorted(learnt) == [str(tmp_path / "out" / "train" / "objects" / kind / f"{c}.{ext}")
                               for kind, ext in (("features", "parquet"), ("labels", "h5"))
-                              for c in ("0000-0003", "0004-0005")]
+                              for c in ("0000-0002", "0003-0005")]
 
 
 def test_label_images_of_a_chunk_are_its_dependency(tmp_path):

@@ -24,10 +24,13 @@ def test_ids():
         assert parse_chunk(cid) == rng
 
 
-def test_last_partial_chunk():
+def test_chunks_are_even():
+    """Frames spread evenly: sizes differ by one at most, longer chunks first."""
     chunks = frame_chunks(65, 10)
-    assert list(chunks)[-1] == "0060-0064"
-    assert chunks["0060-0064"] == (60, 65)
+    assert [t1 - t0 for t0, t1 in chunks.values()] == [10, 10, 9, 9, 9, 9, 9]
+    assert list(chunks)[-1] == "0056-0064" and chunks["0056-0064"] == (56, 65)
+    assert frame_chunks(30, 25) == {"0000-0014": (0, 15), "0015-0029": (15, 30)}
+    assert frame_chunks(65, 25) == {"0000-0021": (0, 22), "0022-0043": (22, 44), "0044-0064": (44, 65)}
     assert list(frame_chunks(1, 10).items()) == [("0000-0000", (0, 1))]
 
 
