@@ -70,10 +70,12 @@ class Sequence:
         return base if self.name == "input" else f"{base}_{self.name}"
 
     def log(self, rule, per_chunk=True):
-        return f"{OUT}/logs/{self.rule(rule)}" + ("/{chunk}.log" if per_chunk else ".log")
+        name = self.rule(rule)
+        return f"{OUT}/logs/{name}/{{chunk}}.log" if per_chunk else f"{OUT}/logs/{name}.log"
 
     def benchmark(self, rule, per_chunk=True):
-        return f"{OUT}/benchmarks/{self.rule(rule)}" + ("/{chunk}.tsv" if per_chunk else ".tsv")
+        name = self.rule(rule)
+        return f"{OUT}/benchmarks/{name}/{{chunk}}.tsv" if per_chunk else f"{OUT}/benchmarks/{name}.tsv"
 
     def chunk_paths(self, rel):
         """Every chunk's file of ``rel`` (a path with {chunk})."""
