@@ -13,7 +13,6 @@ import pytest
 from helpers import movie, tracking_config
 from lineageflow import solvers, stitch
 from lineageflow.errors import ConfigError
-from lineageflow.plan import frame_chunks
 from lineageflow.solvers import SolverError
 from lineageflow.windows import (
     NODE_RESULT_COLUMNS,
@@ -174,7 +173,7 @@ def test_windows_with_a_gap_are_rejected():
 
 def test_chunks_of_window_reads_only_overlapping_chunks():
     chunks = {"0000-0009": (0, 10), "0010-0019": (10, 20), "0020-0029": (20, 30), "0030-0034": (30, 35)}
-    assert chunks == frame_chunks(35, 10)  # the workflow's chunk plan
+    # any partition of the frames into chunks (the workflow's plan spreads frames evenly: see test_plan.py)
     assert chunks_of_window(8, 15, chunks) == ["0000-0009", "0010-0019"]
     assert chunks_of_window(10, 20, chunks) == ["0010-0019"]  # half-open on both sides
     assert chunks_of_window(9, 21, chunks) == ["0000-0009", "0010-0019", "0020-0029"]
