@@ -5,42 +5,45 @@
 LEARNT_OBJECTS = TRAIN if RUN.classify_from == "train" else INPUT
 
 
-rule classify_train:
-    input:
-        tables=LEARNT_OBJECTS.chunk_paths("objects/features/{chunk}.parquet"),
-        labels=LEARNT_OBJECTS.chunk_paths("objects/labels/{chunk}.h5"),
-        annotations=classify_annotation_inputs(),
-        pixel_classifier=classify_pixel_classifier(),
-        normalisation=LEARNT_OBJECTS.path("pixels/normalisation.json"),
-    output:
-        counts=f"{OUT}/classify/count_classifier.pkl",
-        division=f"{OUT}/classify/division_classifier.pkl",
-    params:
-        source=RUN.classify_from,
-        gt=RUN.classify_gt,
-        n_frames=LEARNT_OBJECTS.n_frames,
-        shape=RUN.spatial_shape,
-        classify=config["classify"],
-        max_count=config["tracking"]["max_count"],
-        max_distance=config["tracking"]["max_distance"],
-        train_raw=RUN.train_raw,
-        dataset=RUN.raw_dataset if RUN.train_raw == RUN.raw else "",
-        axes=RUN.raw_axes if RUN.train_raw == RUN.raw else "",
-        voxel_size=RUN.voxel_size,
-        objects=config["objects"],
-        channel=config["channel"],
-    threads: config["threads"]
-    resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=lambda wc, attempt: 60 * attempt,
-    log:
-        f"{OUT}/logs/classify_train.log",
-    benchmark:
-        f"{OUT}/benchmarks/classify_train.tsv"
-    conda:
-        "../envs/lineageflow.yaml"
-    script:
-        "../scripts/classify_train.py"
+# not with another run's models (config key models)
+if RUN.classify_from != "models":
+
+    rule classify_train:
+        input:
+            tables=LEARNT_OBJECTS.chunk_paths("objects/features/{chunk}.parquet"),
+            labels=LEARNT_OBJECTS.chunk_paths("objects/labels/{chunk}.h5"),
+            annotations=classify_annotation_inputs(),
+            pixel_classifier=classify_pixel_classifier(),
+            normalisation=LEARNT_OBJECTS.path("pixels/normalisation.json"),
+        output:
+            counts=MODELS["counts"],
+            division=MODELS["division"],
+        params:
+            source=RUN.classify_from,
+            gt=RUN.classify_gt,
+            n_frames=LEARNT_OBJECTS.n_frames,
+            shape=RUN.spatial_shape,
+            classify=config["classify"],
+            max_count=config["tracking"]["max_count"],
+            max_distance=config["tracking"]["max_distance"],
+            train_raw=RUN.train_raw,
+            dataset=RUN.raw_dataset if RUN.train_raw == RUN.raw else "",
+            axes=RUN.raw_axes if RUN.train_raw == RUN.raw else "",
+            voxel_size=RUN.voxel_size,
+            objects=config["objects"],
+            channel=config["channel"],
+        threads: config["threads"]
+        resources:
+            mem_mb=lambda wc, attempt: 4000 * attempt,
+            runtime=lambda wc, attempt: 60 * attempt,
+        log:
+            f"{OUT}/logs/classify_train.log",
+        benchmark:
+            f"{OUT}/benchmarks/classify_train.tsv"
+        conda:
+            "../envs/lineageflow.yaml"
+        script:
+            "../scripts/classify_train.py"
 
 
 for seq in SEQUENCES if RUN.learn_from == "train" else [INPUT]:  # the weights learn on the train's classes
@@ -49,8 +52,8 @@ for seq in SEQUENCES if RUN.learn_from == "train" else [INPUT]:  # the weights l
         name:
             seq.rule("classify_apply")
         input:
-            counts=rules.classify_train.output.counts,
-            division=rules.classify_train.output.division,
+            counts=MODELS["counts"],
+            division=MODELS["division"],
             table=seq.path("objects/features/{chunk}.parquet"),
             next_table=seq.next_chunk_table,
             normalisation=seq.path("pixels/normalisation.json"),

@@ -8,6 +8,7 @@ from lineageflow import groundtruth as lf_groundtruth
 from lineageflow import inputs as lf_inputs
 from lineageflow import outlock as lf_outlock
 from lineageflow import solvers as lf_solvers
+from lineageflow import trained_models as lf_trained_models
 from lineageflow.errors import LineageflowError
 from lineageflow.plan import frame_chunks
 from lineageflow.windows import chunks_of_window, plan_note, time_windows
@@ -23,7 +24,7 @@ def _resolve_run(cfg):
         chunks = frame_chunks(run.n_frames, valid["frames_per_job"])
         windows = time_windows(run.n_frames, valid["window_size"], valid["overlap"])
         note = plan_note(run.n_frames, valid["window_size"], valid["overlap"])
-        if note:
+        for note in ([note] if note else []) + (run.notes if workflow.is_main_process else []):
             sys.stderr.write(f"lineageflow: note: {note}\n")
         executes = lf_outlock.executes(sys.argv)
         if workflow.is_main_process and executes:
@@ -38,13 +39,16 @@ def _resolve_run(cfg):
                                           Path(run.out) / ".lineageflow.gt_check.json" if executes else None)
         return valid, run, chunks, windows
     except LineageflowError as exc:
-        sys.stderr.write(f"lineageflow: {exc}\n")
+        where = f"{cfg['movie_of']}: " if cfg.get("movie_of") else ""  # a movie of a movies table
+        sys.stderr.write(f"lineageflow: {where}{exc}\n")
         sys.exit(1)
 
 
 # frame chunks (per-frame stages) and tracking windows are known from the movie's length: no checkpoints
 config, RUN, CHUNKS, WINDOWS = _resolve_run(config)
 OUT = RUN.out
+# what the run learns, or reads from another run's output folder (config key models)
+MODELS = {name: f"{RUN.models or OUT}/{rel}" for name, rel in lf_trained_models.MODEL_FILES.items()}
 
 
 wildcard_constraints:
@@ -217,13 +221,13 @@ def classify_pixel_classifier():
                     for k, v in section.items() if k != "seed")
     if RUN.classify_from == "train" or (augmented and RUN.train_from == "gt" and RUN.classify_from == "gt"
                                         and RUN.objects_from == "pixels"):
-        return f"{OUT}/pixels/classifier.pkl"
+        return MODELS["pixel_classifier"]
     return []
 
 
 def learned_weights():
     """weights.json when tracking.weights = learned (every window and the stitch use it); else nothing."""
-    return [f"{OUT}/track/weights.json"] if RUN.learn_from else []
+    return [MODELS["weights"]] if RUN.learn_from else []
 
 
 def learn_inputs(wildcards):
@@ -312,7 +316,7 @@ def _report_gt_missing():
 
 
 REPORT_DIR, REPORT_DATASETS = _report_plan()
-if "report" in sys.argv[1:]:  # only when the report is asked for: stop before any job
+if "report" in sys.argv[1:] and not config["movie_of"]:  # the report is asked for: stop before any job
     _missing = _report_gt_missing()
     if _missing:
         sys.stderr.write(f"lineageflow: {_missing}\n")

@@ -1,5 +1,6 @@
 # Exports of the lineage, one rule each: Cell Tracking Challenge (res_track.txt + maskTTT.tif), MaMuT XML +
-# BigDataViewer XML/HDF5 of the raw movie, a CSV table of objects, and GEFF with its segmentation.
+# BigDataViewer XML/HDF5 of the raw movie, a CSV table of objects, GEFF with its segmentation, napari's Tracks
+# layer (tracks.csv + graph.json + layer.json) and ilastik's tracking and divisions tables.
 # Config key `exports` selects which ones rule all makes (export_outputs() in common.smk); any of them can be
 # asked for by its output path.
 
@@ -91,3 +92,45 @@ rule export_geff:
         "../envs/lineageflow.yaml"
     script:
         "../scripts/export_geff.py"
+
+
+rule export_napari:
+    input:
+        nodes=rules.track_lineage.output.nodes,
+        tracks=rules.track_lineage.output.tracks,
+    output:
+        directory(f"{OUT}/napari"),
+    params:
+        voxel_size=RUN.voxel_size,
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=lambda wc, attempt: 20 * attempt,
+    log:
+        f"{OUT}/logs/export_napari.log",
+    benchmark:
+        f"{OUT}/benchmarks/export_napari.tsv"
+    conda:
+        "../envs/lineageflow.yaml"
+    script:
+        "../scripts/export_napari.py"
+
+
+rule export_ilastik:
+    input:
+        nodes=rules.track_lineage.output.nodes,
+        tracks=rules.track_lineage.output.tracks,
+    output:
+        directory(f"{OUT}/ilastik"),
+    params:
+        ndim=RUN.ndim,
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=lambda wc, attempt: 20 * attempt,
+    log:
+        f"{OUT}/logs/export_ilastik.log",
+    benchmark:
+        f"{OUT}/benchmarks/export_ilastik.tsv"
+    conda:
+        "../envs/lineageflow.yaml"
+    script:
+        "../scripts/export_ilastik.py"

@@ -38,7 +38,7 @@ for seq in SEQUENCES:
         input:
             probabilities=config["pixels"]["probabilities"] if external else seq.path("pixels/probabilities/{chunk}.h5"),
             # our pixel classifier holds the objects.split 'auto' decision
-            classifier=[] if external else rules.pixels_train.output[0],
+            classifier=[] if external else MODELS["pixel_classifier"],
             # our pixel stage's bad-frame check (input_check)
             check=[] if external else seq.path("pixels/frame_check/{chunk}.parquet"),
         output:

@@ -30,34 +30,37 @@ for seq in SEQUENCES:
             "../scripts/pixels_normalise.py"
 
 
-rule pixels_train:
-    input:
-        unpack(train_inputs),
-    output:
-        f"{OUT}/pixels/classifier.pkl",
-    params:
-        train_from=RUN.train_from,
-        train_raw=RUN.train_raw,
-        train_gt=RUN.train_gt,
-        dataset=RUN.raw_dataset if RUN.train_raw == RUN.raw else "",
-        axes=RUN.raw_axes if RUN.train_raw == RUN.raw else "",
-        voxel_size=RUN.voxel_size,
-        pixels=config["pixels"],
-        # the split decision (objects.split auto) thresholds the training frames; 'split' itself is read later,
-        # by objects_threshold, so changing it does not retrain the classifier
-        objects={k: v for k, v in config["objects"].items() if k != "split"},
-    threads: config["threads"]
-    resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=lambda wc, attempt: 60 * attempt,
-    log:
-        f"{OUT}/logs/pixels_train.log",
-    benchmark:
-        f"{OUT}/benchmarks/pixels_train.tsv"
-    conda:
-        "../envs/lineageflow.yaml"
-    script:
-        "../scripts/pixels_train.py"
+# not with another run's models (config key models)
+if RUN.train_from != "models":
+
+    rule pixels_train:
+        input:
+            unpack(train_inputs),
+        output:
+            MODELS["pixel_classifier"],
+        params:
+            train_from=RUN.train_from,
+            train_raw=RUN.train_raw,
+            train_gt=RUN.train_gt,
+            dataset=RUN.raw_dataset if RUN.train_raw == RUN.raw else "",
+            axes=RUN.raw_axes if RUN.train_raw == RUN.raw else "",
+            voxel_size=RUN.voxel_size,
+            pixels=config["pixels"],
+            # the split decision (objects.split auto) thresholds the training frames; 'split' itself is read later,
+            # by objects_threshold, so changing it does not retrain the classifier
+            objects={k: v for k, v in config["objects"].items() if k != "split"},
+        threads: config["threads"]
+        resources:
+            mem_mb=lambda wc, attempt: 4000 * attempt,
+            runtime=lambda wc, attempt: 60 * attempt,
+        log:
+            f"{OUT}/logs/pixels_train.log",
+        benchmark:
+            f"{OUT}/benchmarks/pixels_train.tsv"
+        conda:
+            "../envs/lineageflow.yaml"
+        script:
+            "../scripts/pixels_train.py"
 
 
 for seq in SEQUENCES:
@@ -67,7 +70,7 @@ for seq in SEQUENCES:
             seq.rule("pixels_predict")
         input:
             raw=seq.chunk_raw_input,
-            classifier=rules.pixels_train.output[0],
+            classifier=MODELS["pixel_classifier"],
             normalisation=seq.path("pixels/normalisation.json"),
         output:
             seq.path("pixels/probabilities/{chunk}.h5"),

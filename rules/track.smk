@@ -1,34 +1,37 @@
 # Tracking: one conservation-tracking ILP per time window (all in parallel), stitching, mergers, lineage graph.
 
 
-rule track_learn:
-    input:
-        unpack(learn_inputs),
-    output:
-        f"{OUT}/track/weights.json",
-    params:
-        out=lambda wildcards: OUT,  # paths inside OUT are recorded relative to it
-        source=RUN.learn_from,
-        annotation=RUN.learn_gt,
-        n_train_frames=RUN.learn_n_frames,
-        tracking=config["tracking"],
-        window_size=config["window_size"],
-        voxel_size=RUN.voxel_size,
-        classify=config["classify"],
-        channel=config["channel"],
-    threads: config["threads"]
-    resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=lambda wc, attempt: solve_runtime(attempt) * 2,
-        gurobi=gurobi_tokens(),
-    log:
-        f"{OUT}/logs/track_learn.log",
-    benchmark:
-        f"{OUT}/benchmarks/track_learn.tsv"
-    conda:
-        "../envs/lineageflow.yaml"
-    script:
-        "../scripts/track_learn.py"
+# not with another run's models (config key models)
+if RUN.learn_from != "models":
+
+    rule track_learn:
+        input:
+            unpack(learn_inputs),
+        output:
+            MODELS["weights"],
+        params:
+            out=lambda wildcards: OUT,  # paths inside OUT are recorded relative to it
+            source=RUN.learn_from,
+            annotation=RUN.learn_gt,
+            n_train_frames=RUN.learn_n_frames,
+            tracking=config["tracking"],
+            window_size=config["window_size"],
+            voxel_size=RUN.voxel_size,
+            classify=config["classify"],
+            channel=config["channel"],
+        threads: config["threads"]
+        resources:
+            mem_mb=lambda wc, attempt: 4000 * attempt,
+            runtime=lambda wc, attempt: solve_runtime(attempt) * 2,
+            gurobi=gurobi_tokens(),
+        log:
+            f"{OUT}/logs/track_learn.log",
+        benchmark:
+            f"{OUT}/benchmarks/track_learn.tsv"
+        conda:
+            "../envs/lineageflow.yaml"
+        script:
+            "../scripts/track_learn.py"
 
 
 rule track_window:

@@ -20,7 +20,11 @@ import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
-from lineageflow.errors import LineageflowError
+# Third-party progress bars (traccuracy's and pybdv's tqdm) would draw on the terminal over Snakemake's own output:
+# off in every rule script. tqdm reads TQDM_* variables when it is imported, so this runs before any import of it.
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+from lineageflow.errors import LineageflowError  # noqa: E402 - after the environment is set
 
 
 class _Files(list):

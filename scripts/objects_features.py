@@ -8,6 +8,7 @@ from _helpers import run
 
 from lineageflow import features
 from lineageflow.io import open_movie, read_chunk, recorded_path, write_table
+from lineageflow.progress import progress
 
 log = logging.getLogger("lineageflow")
 
@@ -17,7 +18,7 @@ def main(smk):
     movie = open_movie(raw["path"], dataset=raw["dataset"], axes=raw["axes"])
     labels, t0 = read_chunk(smk.input.labels, "labels")
     tables = []
-    for i, lab in enumerate(labels):
+    for i, lab in progress(enumerate(labels), len(labels), log):
         t = t0 + i
         image = movie.read(t)
         if movie.n_channels:

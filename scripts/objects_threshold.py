@@ -8,6 +8,7 @@ from _helpers import run
 
 from lineageflow import frame_check, pixels, segment, threshold
 from lineageflow.io import open_movie, read_chunk, write_label_chunk
+from lineageflow.progress import progress
 
 log = logging.getLogger("lineageflow")
 
@@ -39,7 +40,7 @@ def main(smk):
         for line in frame_check.warning_lines(table, smk.params.bad_frames, smk.params.skip_abnormal):
             log.warning("%s", line)
     labels = []
-    for t, probs, source in probability_frames(smk, t0, t1):
+    for t, probs, source in progress(probability_frames(smk, t0, t1), t1 - t0, log):
         if t in skip:
             labels.append(np.zeros(probs.shape[:len(smk.params.voxel_size)], np.uint32))
             log.info("frame %d: bad frame skipped, no objects", t)

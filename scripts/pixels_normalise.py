@@ -7,6 +7,7 @@ from _helpers import run
 
 from lineageflow import frame_check, normalise
 from lineageflow.io import open_movie, recorded_path
+from lineageflow.progress import Progress
 
 log = logging.getLogger("lineageflow")
 
@@ -16,8 +17,15 @@ def main(smk):
     check = smk.params.input_check
     norm = normalise.Normalisation.from_config(smk.params.normalise)
     movie = open_movie(raw["path"], dataset=raw["dataset"], axes=raw["axes"])
+    counter = Progress(len(normalise.sample_frames(movie.n_frames, norm)), log, "sampled frame")
+
+    def read(t):  # reading is most of the pass: a sampled frame read is one step
+        image = movie.read(t)
+        counter.step()
+        return image
+
     levels, reference, sampled, drift = frame_check.sample_movie(
-        movie.read, movie.n_frames, norm, channels=bool(movie.n_channels), channel=raw["channel"],
+        read, movie.n_frames, norm, channels=bool(movie.n_channels), channel=raw["channel"],
         source=lambda t: frame_check.frame_source(movie, t, smk.params.out), dtype=str(movie.dtype), abnormal_z=check["abnormal_z"],
         saturated_fraction=check["saturated_fraction"])
     normalise.write_levels(smk.output[0], norm, levels, source=recorded_path(raw["path"], smk.params.out),

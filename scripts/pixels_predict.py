@@ -9,6 +9,7 @@ from _helpers import run
 from lineageflow import frame_check, normalise, pixels
 from lineageflow.errors import InputError
 from lineageflow.io import open_movie, recorded_path, write_probabilities, write_table
+from lineageflow.progress import progress
 
 log = logging.getLogger("lineageflow")
 
@@ -27,7 +28,7 @@ def main(smk):
                          f"{norm}: retrain the classifier with the current config key 'pixels.normalise'")
     fallback = levels[0] if levels is not None else 0.0  # fills a frame without any finite pixel
     probs, rows = [], []
-    for t in range(t0, t1):
+    for t in progress(range(t0, t1), t1 - t0, log):
         image, source = movie.read(t), frame_check.frame_source(movie, t, smk.params.out)
         rows.append(frame_check.frame_stats(image[..., raw["channel"]] if movie.n_channels else image, frame=t,
                                             file=source))

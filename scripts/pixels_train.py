@@ -9,7 +9,7 @@ from scipy import ndimage
 from lineageflow import groundtruth, normalise, pixels, scribbles, segment
 from lineageflow.augment import Augmentation
 from lineageflow.filters import FeatureSpec
-from lineageflow.io import frame_number, open_movie, read_label_folder_frame
+from lineageflow.io import open_label_images, open_movie
 from lineageflow.errors import InputError
 
 log = logging.getLogger("lineageflow")
@@ -46,17 +46,13 @@ def training_frames(p, cfg, levels_file=""):
     else:
         levels, drift = normalise.movie_normalisation(movie.read, movie.n_frames, norm, channels=bool(movie.n_channels))
     if p.train_from == "labels":
-        from pathlib import Path
-
-        files = {frame_number(f.name): f for f in Path(p.train_gt).iterdir() if frame_number(f.name) is not None}
-        if not files:
-            raise InputError(f"{p.train_gt}: no sparse label images tTTT.tif (config key 'pixels.labels')")
-        bad = [t for t in files if t >= movie.n_frames]
-        if bad:
-            raise InputError(f"{files[bad[0]]}: frame {bad[0]} does not exist in {p.train_raw} ({movie.n_frames} frames)")
-        frames = sorted(files)
+        given = open_label_images(p.train_gt, what="sparse label images (pixels.labels)", ndim=movie.ndim,
+                                  n_frames=movie.n_frames, sparse=True)
+        frames = given.labelled_frames()
+        if not frames:
+            raise InputError(f"{p.train_gt}: no labelled pixels in any frame (config key 'pixels.labels')")
         images = [movie.read(t) for t in frames]
-        labels = [read_label_folder_frame(files, t, movie.spatial_shape) for t in frames]
+        labels = [given.read(t, movie.spatial_shape) for t in frames]
         return TrainingSet(images, labels, spec, f"sparse labels {p.train_gt}",
                            [normalise.levels_at(levels, drift, t) for t in frames] if drift else levels)
     masks = groundtruth.mask_frames(p.train_gt)

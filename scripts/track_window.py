@@ -5,7 +5,7 @@ import logging
 
 from _helpers import run
 
-from lineageflow import learn, windows
+from lineageflow import learn, solvers, windows
 from lineageflow.atomic import atomic_path
 from lineageflow.io import read_tables, write_table
 
@@ -21,8 +21,9 @@ def main(smk):
     tracking = learn.tracking_config(p.tracking, getattr(smk.input, "weights", []))
     log.info("weights %s%s", [float(w) for w in tracking["weights"]],
              " (learned)" if p.tracking["weights"] == "learned" else "")
-    res = windows.solve_window(nodes, tracking, start, stop, p.n_frames, threads=smk.threads,
-                               failed_model_path=p.failed_model)
+    with solvers.solver_output_logged():  # the solver's own progress goes to this job's log
+        res = windows.solve_window(nodes, tracking, start, stop, p.n_frames, threads=smk.threads,
+                                   failed_model_path=p.failed_model)
     meta = meta | {"frames": [start, stop]}
     write_table(smk.output.nodes, res.nodes, meta)
     write_table(smk.output.edges, res.edges, meta)

@@ -150,7 +150,8 @@ def check_mamut_structure(xml):
     for group in ("SpotFeatures", "EdgeFeatures", "TrackFeatures"):
         for f in ours.find(f"Model/FeatureDeclarations/{group}"):
             assert set(f.attrib) == {"feature", "name", "shortname", "dimension", "isint"}
-            assert f.get("dimension") in {"NONE", "QUALITY", "POSITION", "TIME", "LENGTH", "INTENSITY", "VELOCITY"}
+            assert f.get("dimension") in {"NONE", "QUALITY", "POSITION", "TIME", "LENGTH", "AREA", "INTENSITY",
+                                          "VELOCITY"}
     # every spot attribute of MaMuT's file is on our spots (bar MaMuT's optional colour/division analyzers), and
     # every attribute of ours but ID and name is a declared, numeric feature
     ref_spot = next(ref.iter("Spot"))
@@ -339,7 +340,44 @@ def check_geff(store, lin, voxel_size, n_frames):
           "divisions": sum(1 for x in lins for n in x.nodes if x.out_degree(n) >= 2), "lineages": len(lins)}
     assert pc == {k: ours[k] for k in pc}, (pc, ours)
     assert model.model_metadata.space_unit == "micrometer"
+    check_geff_scale(store, lin, voxel_size, seg)
     return seg, pc
+
+
+def check_geff_scale(store, lin, voxel_size, seg):
+    """The segmentation's scale and shape as tracksdata and funtracks (motile_tracker's data model) read them: the
+    scale is the voxel size, and funtracks' segmentation, scaled by it, puts every object where its position is."""
+    import warnings
+
+    import tracksdata as td
+    from funtracks.import_export import import_from_geff
+
+    graph_path = Path(store) / GRAPH
+    meta = td.io.read_graph_metadata(str(graph_path))
+    assert meta["scale"] == list(voxel_size) and meta["shape"] == list(seg.shape)
+    graph, _ = td.graph.RustWorkXGraph.from_geff(str(graph_path))
+    assert graph.metadata["scale"] == list(voxel_size) and graph.num_nodes() == len(lin.nodes)
+    with warnings.catch_warnings():  # "Found node_id 0 ...": funtracks renumbers nodes from 1, as it must
+        warnings.simplefilter("ignore", UserWarning)
+        tracks = import_from_geff(graph_path, segmentation_path=Path(store) / "segmentation")
+    assert tracks.scale == [1.0, *voxel_size] and tracks.ndim == len(voxel_size) + 1
+    ft_seg = np.asarray(tracks.segmentation[:])
+    assert ft_seg.shape == seg.shape
+    nodes = tracks.graph_solution.node_attrs(attr_keys=["t", "pos", "node_id", "label"]).to_pandas()
+    assert len(nodes) == len(lin.nodes)
+    assert len(tracks.graph_solution.edge_list()) == lin.graph.number_of_edges()
+    from scipy import ndimage
+
+    ours = lin.nodes.set_index(["frame", "label"])
+    axes = "zyx"[3 - len(voxel_size):]
+    for t, rows in nodes.groupby("t"):
+        ids = rows["node_id"].to_numpy()
+        sizes = ndimage.sum_labels(np.ones(ft_seg[t].shape), ft_seg[t], ids)
+        centres = np.asarray(ndimage.center_of_mass(np.ones(ft_seg[t].shape), ft_seg[t], ids))
+        for r, size, centre in zip(rows.itertuples(), sizes, centres):
+            assert size == ours.loc[(t, r.label), "size"]
+            assert np.allclose(centre * np.asarray(tracks.scale[1:]), r.pos)  # funtracks' pixels, at its scale
+            assert np.allclose(r.pos, [ours.loc[(t, r.label), f"pos_{a}"] for a in axes])
 
 # --- CTC -----------------------------------------------------------------------------------------------------------
 
@@ -360,3 +398,97 @@ def read_ctc_with_pycellin(folder):
         present = set(np.unique(tifffile.imread(path)).tolist()) - {0}
         assert present == alive, (path.name, present ^ alive)
     return got, len(masks)
+
+# --- napari and ilastik tables -------------------------------------------------------------------------------------
+
+def _track_links(rows: pd.DataFrame, track: str, t: str) -> set:
+    """Links between consecutive rows of each track, as ((t, track), (t, track)) pairs."""
+    links = set()
+    for tid, g in rows.sort_values(t).groupby(track):
+        keys = [(int(a), int(tid)) for a in g[t]]
+        links.update(zip(keys[:-1], keys[1:]))
+    return links
+
+
+def _key_of(lin):
+    """(frame, label) -> (frame, CTC track id)."""
+    return {(int(f), int(lab)): (int(f), int(tid)) for f, lab, tid in
+            zip(lin.nodes["frame"], lin.nodes["label"], lin.nodes["track_id"])}
+
+
+def check_napari(folder, lin, voxel_size):
+    """napari's tracks table read back by pandas: one row per object at its pixel centroid, sorted by track then
+    frame with every track contiguous in time; the tracks and napari's graph rebuild the lineage; the layer's scale
+    is the voxel size."""
+    import json
+
+    folder = Path(folder)
+    ndim = len(voxel_size)
+    df = pd.read_csv(folder / "tracks.csv")
+    assert list(df.columns) == ["track_id", "t", *("zyx" if ndim == 3 else "yx")]
+    assert df["track_id"].dtype.kind == "i" and df["t"].dtype.kind == "i"
+    assert len(df) == len(lin.nodes)
+    assert df.equals(df.sort_values(["track_id", "t"], kind="stable").reset_index(drop=True))
+    for _, g in df.groupby("track_id"):
+        assert (np.diff(g["t"].to_numpy()) == 1).all()
+    key = _key_of(lin)
+    nodes = lin.nodes.set_index(["frame", "track_id"])
+    for r in df.itertuples(index=False):
+        row = nodes.loc[(r.t, r.track_id)]
+        for a in "zyx"[3 - ndim:]:
+            assert getattr(r, a) == pytest.approx(row[f"centroid_{a}"])
+    graph = {int(k): v for k, v in json.loads((folder / "graph.json").read_text()).items()}
+    # our lineage's links, in (frame, track) terms: within a track, or from a parent track's end to a child's start
+    ours = {(key[u], key[v]) for u, v in lin.graph.edges()}
+    first = df.groupby("track_id")["t"].min().to_dict()
+    last = df.groupby("track_id")["t"].max().to_dict()
+    theirs = _track_links(df, "track_id", "t")
+    for child, parents in graph.items():
+        assert len(parents) == 1
+        theirs.add(((last[parents[0]], parents[0]), (first[child], child)))
+    assert theirs == ours
+    n_children = pd.Series([p for ps in graph.values() for p in ps]).value_counts()
+    assert int((n_children >= 2).sum()) == counts(lin)["divisions"]
+    layer = json.loads((folder / "layer.json").read_text())
+    assert layer == {"scale": [1.0, *voxel_size], "axis_labels": ["t", *"zyx"[3 - ndim:]]}
+    return df, graph
+
+
+def check_ilastik(folder, lin, ndim):
+    """ilastik's tracking and divisions tables, read back as ilastik's own tests read them (numpy's genfromtxt
+    with names) and by pandas: one row per object, the tracks' links and the divisions are the lineage's."""
+    folder = Path(folder)
+    table = pd.read_csv(folder / "exported_data_table.csv")
+    divisions = pd.read_csv(folder / "exported_data_divisions.csv")
+    assert list(table.columns[:5]) == ["object_id", "timestep", "labelimage_oid", "lineage_id", "track_id"]
+    assert list(divisions.columns) == ["timestep", "object_id", "lineage_id", "track_id", "child1_object_id",
+                                       "child1_track_id", "child2_object_id", "child2_track_id"]
+    names = np.genfromtxt(folder / "exported_data_table.csv", delimiter=",", names=True).dtype.names
+    axes = range(ndim)
+    for name in ("Size_in_pixels", *(f"{f}_{i}" for f in ("Bounding_Box_Minimum", "Bounding_Box_Maximum",
+                                                           "Center_of_the_object") for i in axes)):
+        assert name in names, name
+    assert f"Center_of_the_object_{ndim}" not in names
+    assert table["object_id"].tolist() == list(range(len(lin.nodes)))
+    assert not table.duplicated(["timestep", "labelimage_oid"]).any()
+    nodes = lin.nodes.set_index(["frame", "label"])
+    for r in table.itertuples(index=False):
+        row = nodes.loc[(r.timestep, r.labelimage_oid)]
+        assert (r.track_id, r.lineage_id) == (row["track_id"], row["lineage_id"])
+        assert r[table.columns.get_loc("Size in pixels")] == row["size"]
+        assert r[table.columns.get_loc("Center of the object_0")] == pytest.approx(row["centroid_x"])
+    # links within a track, and divisions: exactly the lineage's (gap continuations are not divisions)
+    key = _key_of(lin)
+    within = {(key[u], key[v]) for u, v in lin.graph.edges() if key[u][1] == key[v][1]}
+    assert _track_links(table, "track_id", "timestep") == within
+    obj = table.set_index("object_id")
+    got = {(int(d.timestep), int(d.track_id)): {(int(obj.at[c, "timestep"]), int(t)) for c, t in
+                                                 ((d.child1_object_id, d.child1_track_id),
+                                                  (d.child2_object_id, d.child2_track_id))}
+           for d in divisions.itertuples(index=False)}
+    want = {key[n]: {key[c] for c in lin.graph.successors(n)} for n in lin.graph if lin.graph.out_degree(n) >= 2}
+    assert got == want and len(divisions) == counts(lin)["divisions"]
+    for d in divisions.itertuples(index=False):
+        assert obj.at[d.object_id, "track_id"] == d.track_id and obj.at[d.object_id, "lineage_id"] == d.lineage_id
+        assert d.child1_track_id < d.child2_track_id
+    return table, divisions

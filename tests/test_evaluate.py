@@ -65,6 +65,27 @@ def test_gt_against_itself(tmp_path, gt):
     assert m["n_gt_divisions"] == m["n_pred_divisions"] == 1
     assert m["division_f1_fb1"] == 1.0
     assert m["traccuracy_version"] == traccuracy.__version__
+    assert m["SEG"] is None and m["seg_gt_objects"] == 0  # this GT has no SEG annotations
+
+
+def test_seg_from_the_gt_seg_annotations(tmp_path, gt):
+    """SEG in the metrics: with SEG/man_segTTT.tif beside TRA, a cell drawn 2 px too wide scores 16/24 in its frames."""
+    import shutil
+
+    gt_dir = tmp_path / "01_GT"
+    shutil.copytree(gt, gt_dir)
+    (gt_dir / "SEG").mkdir()
+    for t in (0, 7):
+        shutil.copy(gt_dir / "TRA" / f"man_track{t:03d}.tif", gt_dir / "SEG" / f"man_seg{t:03d}.tif")
+    lineage, frames = _sequence()
+    wide = frames.copy()
+    for t in range(T):
+        wide[t, 40:44, 10 + 2 * t + 4:10 + 2 * t + 6] = 5  # cell 5: 4x4 px, 2 px more to its right
+    m = evaluate_ctc(write_ctc(lineage, wide, T, tmp_path / "pred"), gt_dir)
+    # frame 0: cells 1 and 5; frame 7: cells 2, 3 and 5
+    assert m["seg_annotations"] == 2 and m["seg_gt_objects"] == 5
+    assert m["SEG"] == pytest.approx((3 * 1.0 + 2 * 16 / 24) / 5)
+    assert m["DET"] == 1.0  # the CTC detection test is passed all the same
 
 
 def test_missing_link_lowers_lnk_only(tmp_path, gt):

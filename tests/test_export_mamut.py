@@ -170,3 +170,46 @@ def test_reference_files_pass_our_readers_check():
     pc, _ = read_mamut_with_pycellin(xml)
     assert lt["spots"] == pc["spots"] == 2430 and lt["edges"] == pc["edges"] == 2424  # as ORIGIN.md says
     assert lt["divisions"] == pc["divisions"] and pc["lineages"] == 6
+
+
+# TrackMate 7's declarations of the spot features we write under its names (SpotIntensityMultiCAnalyzerFactory,
+# SpotShapeAnalyzerFactory), as TrackMate 7 writes them in its own XML files.
+TRACKMATE7_SPOT_FEATURES = {
+    "MEAN_INTENSITY_CH{n}": ("Mean intensity ch{n}", "Mean ch{n}", "INTENSITY"),
+    "MIN_INTENSITY_CH{n}": ("Min intensity ch{n}", "Min ch{n}", "INTENSITY"),
+    "MAX_INTENSITY_CH{n}": ("Max intensity ch{n}", "Max ch{n}", "INTENSITY"),
+    "TOTAL_INTENSITY_CH{n}": ("Sum intensity ch{n}", "Sum ch{n}", "INTENSITY"),
+    "STD_INTENSITY_CH{n}": ("Std intensity ch{n}", "Std ch{n}", "INTENSITY"),
+}
+
+
+@pytest.mark.parametrize("ndim, channel", [(2, 0), (3, 0), (2, 1)])
+def test_trackmate7_feature_names_declarations_and_values(tmp_path, ndim, channel):
+    lin, _, raw, vs = small_lineage(ndim)
+    movie = raw if channel == 0 else np.stack([raw // 2, raw], axis=-1)  # features measured on the second channel
+    write_mamut(lin, _movie_writer(movie), N_FRAMES, tmp_path / "m", voxel_size=vs, source_channel=channel)
+    root = ET.parse(tmp_path / "m" / MAMUT_XML).getroot()
+    declared = {f.get("feature"): (f.get("name"), f.get("shortname"), f.get("dimension"), f.get("isint"))
+                for f in root.find("Model/FeatureDeclarations/SpotFeatures")}
+    n = channel + 1
+    for key, (name, short, dim) in TRACKMATE7_SPOT_FEATURES.items():
+        key, name, short = (s.format(n=n) for s in (key, name, short))
+        assert declared[key] == (name, short, dim, "false"), key
+    assert not any(k.startswith(("VARIANCE", "LF_")) for k in declared)
+    assert ("AREA" in declared) == (ndim == 2) and ("VOLUME" in declared) == (ndim == 3)
+    if ndim == 2:
+        assert declared["AREA"] == ("Area", "Area", "AREA", "false")
+    # values: the object's own pixels of the measured channel; STD = sqrt(variance); AREA = physical area
+    spot = next(s for s in root.iter("Spot") if s.get("FRAME") == "6" and s.get("LABEL") == "7")
+    node = lin.nodes[(lin.nodes["frame"] == 6) & (lin.nodes["label"] == 7)].iloc[0]
+    assert float(spot.get(f"MEAN_INTENSITY_CH{n}")) == pytest.approx(node["intensity_mean"])
+    assert float(spot.get(f"STD_INTENSITY_CH{n}")) == pytest.approx(np.sqrt(node["intensity_var"]))
+    assert float(spot.get(f"TOTAL_INTENSITY_CH{n}")) == pytest.approx(node["intensity_sum"])
+    if ndim == 2:
+        assert float(spot.get("AREA")) == pytest.approx(9 * vs[0] * vs[1])
+    # pycellin's TrackMate reader takes them as TrackMate features with their declared dimension
+    _, _, model = check_mamut_readers(tmp_path / "m" / MAMUT_XML, lin)
+    lineage = next(x for x in model.get_cell_lineages() if any(
+        d.get("FRAME") == 6 and d.get("LABEL") == 7 for _, d in x.nodes(data=True)))
+    data = next(d for _, d in lineage.nodes(data=True) if d.get("FRAME") == 6 and d.get("LABEL") == 7)
+    assert data[f"STD_INTENSITY_CH{n}"] == pytest.approx(np.sqrt(node["intensity_var"]))

@@ -1,8 +1,11 @@
 """Every export rule on real runs (2D demo, 3D demo, Fluo-N2DH-SIM+/01), checked by independent readers:
-lineagetree and pycellin (MaMuT), geff and pycellin (GEFF), pycellin (CTC), pandas (CSV); structure against the
-real MaMuT/BigDataViewer files; reruns are byte-identical; bad input gives one clear message."""
+lineagetree and pycellin (MaMuT), geff, pycellin, tracksdata and funtracks (GEFF), pycellin (CTC), pandas (CSV,
+napari, ilastik); structure against the real MaMuT/BigDataViewer files; reruns are byte-identical; bad input gives
+one clear message."""
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 
@@ -10,15 +13,16 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, require_shared
-from export_checks import (check_bdv_structure, check_csv, check_geff, check_mamut_positions, check_mamut_readers,
-                           check_mamut_structure, counts, read_ctc_with_pycellin)
+from export_checks import (check_bdv_structure, check_csv, check_geff, check_ilastik, check_mamut_positions,
+                           check_mamut_readers, check_mamut_structure, check_napari, counts, read_ctc_with_pycellin)
 from lineageflow.config import load_schema, validate_config
 from lineageflow.errors import ConfigError
 from lineageflow.io import read_table
 from lineageflow.lineage import Lineage
 from workflow_helpers import copy_run, snakemake
 
-EXPORT_TARGETS = ["ctc", "mamut", "csv/objects.csv", "geff/lineage.zarr"]
+EXPORT_TARGETS = ["ctc", "mamut", "csv/objects.csv", "geff/lineage.zarr", "napari", "ilastik"]
+EXPORT_RULES = ["export_ctc", "export_mamut", "export_csv", "export_geff", "export_napari", "export_ilastik"]
 # seed 1 has a division within 8 frames (seed 3, the other tests' small demo, has none)
 DEMO_2D = "demo={n_frames: 8, n_cells: 6, seed: 1}"
 DEMO_3D = "demo={ndim: 3, n_frames: 8, n_cells: 6, seed: 1, shape: [8, 64, 64]}"
@@ -35,7 +39,7 @@ def lineage_of(out):
 
 
 def check_all_exports(out):
-    """All four exports of a run agree with its lineage, by their independent readers; returns what they read."""
+    """All exports of a run agree with its lineage, by their independent readers; returns what they read."""
     lin, meta = lineage_of(out)
     vs, ndim = meta["voxel_size"], len(meta["voxel_size"])
     ours = counts(lin)
@@ -46,10 +50,12 @@ def check_all_exports(out):
     assert check_bdv_structure(out / "mamut") == meta["n_frames"]
     check_csv(out / "csv" / "objects.csv", lin, ndim)
     _, geff_pc = check_geff(out / "geff" / "lineage.zarr", lin, vs, meta["n_frames"])
+    check_napari(out / "napari", lin, vs)
+    check_ilastik(out / "ilastik", lin, ndim)
     ctc, n_masks = read_ctc_with_pycellin(out / "ctc")
     assert ctc == {k: ours[k] for k in ctc} and n_masks == meta["n_frames"]
     assert json.loads((out / "track" / "lineage.json").read_text())["n_divisions"] == ours["divisions"]
-    for rule in ("export_mamut", "export_csv", "export_geff"):
+    for rule in EXPORT_RULES:
         assert (out / "logs" / f"{rule}.log").exists() and (out / "benchmarks" / f"{rule}.tsv").exists()
     report = {"ours": ours, "lineagetree (MaMuT)": lt, "pycellin (MaMuT)": pc, "pycellin (GEFF)": geff_pc,
               "pycellin (CTC)": ctc}
@@ -77,13 +83,13 @@ def test_demo_2d_rerun_is_byte_identical_and_replaces_folders(demo2d, tmp_path):
     # the rerun replaces the exports of a copy of the run: demo2d stays as its fixture made it for the other tests
     out = copy_run(demo2d, tmp_path)
     proc = snakemake(*(str(out / t) for t in EXPORT_TARGETS), "--config", f"out={out}", DEMO_2D, "frames_per_job=4",
-                     "pixels={n_trees: 30}", "--forcerun", "export_ctc", "export_mamut", "export_csv", "export_geff")
-    for rule in ("export_ctc", "export_mamut", "export_csv", "export_geff"):
+                     "pixels={n_trees: 30}", "--forcerun", *EXPORT_RULES)
+    for rule in EXPORT_RULES:
         assert rule in proc.text, rule
     before, after = exported(demo2d), exported(out)
     for t in EXPORT_TARGETS:
         assert after[t] == before[t], t
-    leftovers = [p.name for d in (out, out / "csv", out / "geff") for p in d.iterdir()
+    leftovers = [p.name for d in (out, out / "csv", out / "geff", out / "napari", out / "ilastik") for p in d.iterdir()
                  if p.name.startswith(".") and p.name.endswith((".tmp", ".old"))]
     assert leftovers == []
 
@@ -135,7 +141,21 @@ def test_exports_config_key():
     assert validate_config({}, schema)["exports"] == ["ctc", "mamut", "csv", "geff"]
     assert validate_config({"exports": "[csv, geff]"}, schema)["exports"] == ["csv", "geff"]  # as --config gives it
     assert validate_config({"exports": []}, schema)["exports"] == []
-    with pytest.raises(ConfigError, match=r"'exports.1' has the value 'mamutt'.*'ctc', 'mamut', 'csv', 'geff'"):
+    assert validate_config({"exports": "[napari, ilastik]"}, schema)["exports"] == ["napari", "ilastik"]
+    with pytest.raises(ConfigError, match=r"'exports.1' has the value 'mamutt'.*'ctc', 'mamut', 'csv', 'geff', "
+                                          r"'napari', 'ilastik'"):
         validate_config({"exports": ["ctc", "mamutt"]}, schema)
     with pytest.raises(ConfigError, match="'exports' has the value 'csv'.*array"):
         validate_config({"exports": "csv"}, schema)
+
+
+def test_exports_key_selects_the_new_export_rules(demo2d, tmp_path):
+    """`exports` decides which export rules rule all runs: on a finished demo run, asking for napari and ilastik
+    runs exactly those two exports."""
+    out = copy_run(demo2d, tmp_path)
+    for name in ("napari", "ilastik", "mamut", "geff"):
+        shutil.rmtree(out / name, ignore_errors=True)
+    proc = snakemake("-n", "--config", f"out={out}", DEMO_2D, "frames_per_job=4", "pixels={n_trees: 30}",
+                     "exports=[ctc, napari, ilastik]")
+    planned = set(re.findall(r"^rule (export_\w+):", proc.text, flags=re.M))
+    assert planned == {"export_napari", "export_ilastik"}, proc.text[-3000:]

@@ -78,6 +78,83 @@ def test_history_counts_runs(tmp_path):
     assert history[0]["config_hash"] != history[1]["config_hash"]
 
 
+def test_no_history_plot_before_two_points():
+    """One report run is one point: no plot (the page says when it starts), and the PNG the rule must write holds
+    only a sentence. From two runs with TRA on, the points are plotted."""
+    one = [{"run": 1, "TRA": {"a": 0.9}}]
+    assert not R.history_has_trend(one) and not R.history_has_trend([{"run": 1, "TRA": {"a": None}},
+                                                                      {"run": 2, "TRA": {"a": 0.9}}])
+    fig = R.history_figure(one)
+    assert all(not ax.lines and not ax.axison for ax in fig.axes)
+    two = one + [{"run": 2, "TRA": {"a": 0.92, "b": 0.5}}]
+    assert R.history_has_trend(two) and R.history_points(two) == {"a": [(1, 0.9), (2, 0.92)], "b": [(2, 0.5)]}
+    fig = R.history_figure(two)
+    assert [list(line.get_ydata()) for line in fig.axes[0].lines] == [[0.9, 0.92], [0.5]]
+
+
+def test_wall_time_spans_first_job_start_to_last_job_end(tmp_path):
+    import os
+
+    _tsv(tmp_path / "pixels_train.tsv", 30.0, 300)  # ends at 1000: started at 970
+    _tsv(tmp_path / "track_window" / "0000-0049.tsv", 5.0, 100)  # 1040
+    _tsv(tmp_path / "track_window" / "0045-0094.tsv", 50.0, 100)  # 990-1040, in parallel
+    for name, end in (("pixels_train.tsv", 1000), ("track_window/0000-0049.tsv", 1040),
+                      ("track_window/0045-0094.tsv", 1040)):
+        os.utime(tmp_path / name, (end, end))
+    assert R.wall_seconds(tmp_path) == pytest.approx(70.0)
+    assert R.wall_seconds(tmp_path / "none") is None
+    assert [R.duration(v) for v in (None, 7.25, 70.0, 7384)] == ["–", "7.2 s", "1 min 10 s", "2 h 03 min"]
+
+
+def test_pixel_size_and_scale_bar_length():
+    nodes = pd.DataFrame({"centroid_x": [0.0, 10.0, 20.5], "pos_x": [0.0, 6.45, 13.2225]})
+    assert R.pixel_size(nodes) == 0.645
+    assert R.pixel_size(nodes.iloc[:1]) is None and R.pixel_size(nodes[["centroid_x"]]) is None
+    assert [R.scale_bar_length(w) for w in (100, 512 * 0.645, 1.3, 7)] == [20.0, 50.0, 0.2, 1.0]
+
+
+def test_tracks_figure_is_large_with_track_ids_and_a_scale_bar():
+    rng = np.random.default_rng(0)
+    mask = np.zeros((120, 200), np.uint16)
+    mask[20:30, 20:30], mask[60:75, 100:115] = 4, 9
+    nodes = pd.DataFrame({"frame": [0, 1, 1], "label": [4, 4, 9], "centroid_y": [24.5, 24.5, 67.0],
+                          "centroid_x": [24.5, 24.5, 107.0], "track_id": [4, 4, 9]})
+    raw_at = lambda t: rng.random(mask.shape) + (mask > 0)  # noqa: E731
+    fig = R.tracks_figure(raw_at, lambda t: mask, nodes, [0, 1], "toy", pixel_size=0.5)
+    assert fig.get_size_inches()[0] * 100 >= 1000  # two frames of 560 px side by side
+    texts = [[t.get_text() for t in ax.texts] for ax in fig.axes]
+    assert texts == [["4", "20 µm"], ["4", "9", "20 µm"]]  # 200 px of 0.5 µm: a 20 µm bar
+    bar = fig.axes[0].lines[-1].get_xdata()
+    assert bar[1] - bar[0] == pytest.approx(40)  # 20 µm = 40 px
+    unscaled = R.tracks_figure(raw_at, lambda t: mask, nodes, [0, 1, 2])
+    assert len(unscaled.axes) == 4 and "20 px" in [t.get_text() for t in unscaled.axes[0].texts]
+
+
+def test_solver_reason_shortened_and_headers_in_words():
+    assert R.short_reason("auto: gurobipy 13.0.3 is installed and licensed for this model (428 variables, 370 "
+                          "constraints) (first window; every window's own in 'windows')") == \
+        "auto: Gurobi, licensed for the model"
+    assert R.short_reason("auto: gurobipy is not installed; using CBC (mip 1.11.0)") == \
+        "auto: CBC (gurobipy is not installed)"
+    assert R.short_reason("highspy 1.7 requested by tracking.solver") == "set by tracking.solver"
+    long = "x" * 100
+    assert R.short_reason(long) == "x" * 59 + "…"
+    table = R._table(["dataset", "division_f1", "fp_nodes", "fn_nodes"], [["a", "1", "2", "3"]])
+    assert "<th>division F1</th><th>false objects</th><th>missed objects</th>" in table
+
+
+def test_provenance_names_the_git_commit_else_the_version(tmp_path, monkeypatch):
+    git = shutil.which("git")
+    head = subprocess.run([git, "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                          text=True).stdout.strip() if git else ""
+    commit = R.git_commit(ROOT)
+    assert (commit or "").startswith(head) if head else commit is None
+    assert R.git_commit(tmp_path) is None  # not a checkout: the header names the package version
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    facts = R.provenance(tmp_path)
+    assert facts["date"] == "2023-11-14 22:13 UTC" and facts["commit"] is None and facts["version"]
+
+
 # --- the report target on a small demo run -----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -104,15 +181,39 @@ def test_report_has_every_section_embedded_images_and_the_metrics(demo_report):
     assert "<script" not in page
     assert not re.search(r'(src|href)="(https?:)?//', page)
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
-    assert len(images) == 5  # time/memory, lineage, tracks, QC, history
+    assert len(images) == 4  # time/memory, lineage, tracks, QC; no history plot of one point
     assert all(base64.b64decode(i)[:4] == b"\x89PNG" for i in images)
     metrics = json.loads((demo_report / "eval" / "metrics.json").read_text())
     accuracy = _section(page, "accuracy")
+    assert 0.5 < metrics["SEG"] <= 1 and metrics["seg_gt_objects"] > 0  # the demo's GT has SEG annotations
     for key in R.ACCURACY_KEYS:
         assert f"{metrics[key]:.4f}" in accuracy, key
+    row = re.search(r"<tbody><tr>(.*?)</tr>", accuracy).group(1)
+    cells = re.findall(r"<td>(.*?)</td>", row)
+    assert cells[4:7] == [f"{metrics['SEG']:.4f}", str(metrics["fp_nodes"]), str(metrics["fn_nodes"])]
+    assert "<th>SEG</th><th>false objects</th><th>missed objects</th>" in accuracy
     solution = json.loads((demo_report / "track" / "solution.json").read_text())
     solver = _section(page, "solver")
     assert solution["solver"] in solver and solution["windows"][0]["window"] in solver
+    assert R.short_reason(solution["reason"]) in solver and solution["reason"] not in page  # in solution.json
+    # readable column names: no snake_case key as a table header anywhere
+    headers = re.findall(r"<th>(.*?)</th>", page)
+    assert headers and not [h for h in headers if re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)+", h)], headers
+    # the biology before the machine, in the page and in the navigation
+    order = [page.index(f'<section id="{sid}">') for sid in ("accuracy", "lineage", "tracks", "history", "qc",
+                                                            "time-memory", "solver", "configuration", "software")]
+    assert order == sorted(order)
+    # the header: date, input, wall time, and the workflow's git commit (else the package version)
+    header = re.search(r"<header>(.*?)</header>", page, re.S).group(1)
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", header)
+    assert str(demo_report / "demo" / "01") in header
+    wall = R.wall_seconds(demo_report / "benchmarks")
+    assert wall and wall > 0 and f"<td>{R.duration(wall)}</td>" in header
+    commit = R.git_commit(ROOT)
+    assert (f"workflow git {commit.split()[0]}" if commit else f"lineageflow {R.provenance()['version']}") in header
+    # one report run: TRA across runs is a sentence and a table, not a plot of one point
+    history = _section(page, "history")
+    assert "<img" not in history and "starts with the second report run" in history
     timing = _section(page, "time-memory")
     for rule in ("pixels_predict", "track_window", "evaluate_tracking"):
         assert f"<td>{rule}</td>" in timing
@@ -145,6 +246,7 @@ def test_report_history_grows_and_figures_are_reproducible(demo_report, tmp_path
     assert history[0]["TRA"] == history[1]["TRA"]
     page = (out / "report" / "report.html").read_text()
     assert _section(page, "history").count("<tr>") == 3  # header + two runs
+    assert "<img" in _section(page, "history")  # two points: now a plot
     assert (out / "report" / "lineage_out.png").read_bytes() == lineage
     # the fixture's own report still has its one run
     assert [h["run"] for h in json.loads((demo_report / "report" / "history.json").read_text())] == [1]

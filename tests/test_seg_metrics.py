@@ -1,9 +1,11 @@
-"""Tests of lineageflow.seg_metrics (IoU matching of label images against ground truth)."""
+"""Tests of lineageflow.seg_metrics (IoU matching of label images against ground truth, the CTC SEG measure)."""
 
 import numpy as np
 import pytest
+import tifffile
 
-from lineageflow.seg_metrics import iou_matches, summarize
+from lineageflow.errors import InputError
+from lineageflow.seg_metrics import ctc_seg, iou_matches, seg_jaccards, summarize
 
 
 def _square(img, label, y, x, h, w):
@@ -109,3 +111,44 @@ def test_summarize_of_iou_matches():
     s = summarize(per_frame)
     assert s["matched_fraction"] == 0.5
     assert s["mean_iou_matched"] == 1.0
+
+
+# --- the CTC SEG measure -------------------------------------------------------------------------------------------
+
+def test_seg_jaccards_by_the_ctc_rule():
+    """A GT object counts the Jaccard index of the predicted object covering more than half of it, else 0."""
+    gt = np.zeros((30, 30), np.uint16)
+    _square(gt, 1, 0, 0, 10, 10)    # 100 px
+    _square(gt, 2, 15, 15, 10, 10)  # 100 px
+    _square(gt, 3, 0, 20, 4, 4)     # 16 px, missed
+    pred = np.zeros((30, 30), np.uint32)
+    _square(pred, 4, 0, 0, 10, 12)    # covers all of GT 1, 20 px beyond: J = 100 / 120
+    _square(pred, 9, 15, 20, 10, 10)  # covers exactly half of GT 2: not a match (IoU 1/3 is not counted)
+    assert seg_jaccards(pred, gt) == pytest.approx([100 / 120, 0.0, 0.0])
+    pred[pred == 9] = 0
+    _square(pred, 9, 15, 19, 10, 10)  # now 60 px of GT 2: J = 60 / 140, though IoU < 0.5
+    assert seg_jaccards(pred, gt) == pytest.approx([100 / 120, 60 / 140, 0.0])
+    assert seg_jaccards(np.zeros_like(pred), gt).tolist() == [0.0, 0.0, 0.0]
+    assert seg_jaccards(pred, np.zeros_like(gt)).size == 0
+
+
+def test_ctc_seg_reads_whole_frames_and_3d_slices(tmp_path):
+    pred = np.zeros((3, 4, 10, 10), np.uint16)  # t, z, y, x
+    pred[0, :, 0:4, 0:4] = 1
+    pred[2, 2, 5:9, 5:9] = 7
+    seg = tmp_path / "01_GT" / "SEG"
+    seg.mkdir(parents=True)
+    frame0 = np.zeros((4, 10, 10), np.uint16)
+    frame0[:, 0:4, 0:2] = 3  # half of pred 1 in x, all of it inside pred: J = 32 / 64
+    tifffile.imwrite(seg / "man_seg000.tif", frame0)
+    slice2 = np.zeros((10, 10), np.uint16)
+    slice2[5:9, 5:9] = 1   # exactly pred 7 on z = 2: J = 1
+    slice2[0:2, 0:2] = 2   # missed: 0
+    tifffile.imwrite(seg / "man_seg_002_002.tif", slice2)
+    (seg / "notes.txt").write_text("not an annotation")
+    result = ctc_seg(pred, tmp_path / "01_GT")
+    assert result == {"SEG": pytest.approx((0.5 + 1.0 + 0.0) / 3), "seg_gt_objects": 3, "seg_annotations": 2}
+    assert ctc_seg(pred, tmp_path / "nowhere") == {"SEG": None, "seg_gt_objects": 0, "seg_annotations": 0}
+    tifffile.imwrite(seg / "man_seg_001_009.tif", slice2)  # no slice 9 in frames of 4 slices
+    with pytest.raises(InputError, match="man_seg_001_009.tif.*slice 9"):
+        ctc_seg(pred, tmp_path / "01_GT")

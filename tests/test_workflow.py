@@ -1,6 +1,7 @@
 """The workflow as a user runs it: dry runs, lint, bad config, and real runs on the demo and on tiny inputs."""
 
 import json
+import shlex
 from pathlib import Path
 
 import h5py
@@ -81,6 +82,36 @@ def test_demo_runs_raw_to_metrics(demo_run):
         assert (out / "logs" / f"{rule}.log").exists()
         assert (out / "benchmarks" / f"{rule}.tsv").exists()
     assert (out / "benchmarks" / "pixels_predict" / "0000-0003.tsv").exists()
+
+
+def test_run_prints_its_summary(demo_run, tmp_path):
+    """A finished run prints its summary on stdout (Snakefile onsuccess), and the report command it prints works."""
+    out = copy_run(demo_run, tmp_path)
+    proc = snakemake("--config", f"out={out}", SMALL_DEMO, "frames_per_job=4", "--forcerun", "export_csv")
+    summary = proc.stdout[proc.stdout.index("lineageflow: run finished"):]
+    metrics = json.loads((out / "eval" / "metrics.json").read_text())
+    assert f"results in {out}\n" in summary
+    assert "exports: CTC ctc/, MaMuT + BigDataViewer mamut/, CSV csv/objects.csv, GEFF geff/lineage.zarr" in summary
+    assert f"TRA {metrics['TRA']:.3f}, DET {metrics['DET']:.3f}, LNK {metrics['LNK']:.3f}, division F1" in summary
+    assert "QC: 8 frames, none flagged" in summary
+    assert f"report page: {out / 'report' / 'report.html'} (not made yet)" in summary
+    command = shlex.split(next(line for line in summary.splitlines() if "  report: " in line).split(": ", 1)[1])
+    assert command[:2] == ["snakemake", "report"] and f"out={out}" in command
+    dry = snakemake(*command[1:], "-n")  # the printed command, as a dry run: it plans the report of this run
+    assert "report_render" in dry.stdout and str(out / "report" / "report.html") in dry.stdout
+
+
+def test_job_logs_show_progress_and_the_solver_log(demo_run):
+    """Per-chunk jobs log per-frame progress with an ETA; the window job logs the solver's own progress."""
+    for rule in ("pixels_predict", "objects_threshold", "objects_features"):
+        text = (demo_run / "logs" / rule / "0000-0003.log").read_text()
+        assert "frame 1/4 (25 %), ETA 0:00:" in text and "frame 4/4 (100 %), done in" in text, (rule, text)
+    assert "sampled frame 1/" in (demo_run / "logs" / "pixels_normalise.log").read_text()
+    window = (demo_run / "logs" / "track_window" / "0000-0007.log").read_text()
+    solution = json.loads((demo_run / "track" / "windows" / "0000-0007" / "solution.json").read_text())
+    marker = {"gurobi": "gurobipy: Optimize a model", "cbc": "lineageflow.solver: Cbc0",
+              "highs": "lineageflow.solver: Solving report"}[solution["solver"]]
+    assert marker in window, window
 
 
 def test_demo_is_deterministic(demo_run, tmp_path):

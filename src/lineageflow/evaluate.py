@@ -22,6 +22,7 @@ from traccuracy.metrics import CTCMetrics, DivisionMetrics
 
 from .atomic import atomic_path
 from .errors import InputError
+from .seg_metrics import ctc_seg
 
 
 class CTCOneToOneMatcher(Matcher):
@@ -95,7 +96,8 @@ def _num(value: Any) -> Any:
 def evaluate_ctc(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, max_frame_buffer: int = 1) -> dict[str, Any]:
     """Compare a CTC result folder with a CTC GT folder (``gt_dir/TRA`` + ``man_track.txt``); a flat metrics dict.
 
-    TRA/DET/LNK and the AOGM error counts use CTCMatcher + CTCMetrics. Division metrics use
+    TRA/DET/LNK and the AOGM error counts use CTCMatcher + CTCMetrics; SEG is the CTC segmentation measure on the
+    GT's SEG annotations (``seg_metrics.ctc_seg``). Division metrics use
     DivisionMetrics with CTCOneToOneMatcher; ``division_*`` are at frame buffer 0 (exact frame),
     ``division_*_fb{k}`` tolerate a division shifted by up to k frames (k = 1..max_frame_buffer).
     Undefined values (e.g. F1 without any division) are None.
@@ -127,6 +129,7 @@ def evaluate_ctc(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, max_fra
     ctc = CTCMetrics().compute(matched).results
     for key in ("TRA", "DET", "LNK", "AOGM", "fp_nodes", "fn_nodes", "ns_nodes", "fp_edges", "fn_edges", "ws_edges"):
         out[key] = _num(ctc[key])
+    out.update(ctc_seg(pred.segmentation, gt_dir))  # SEG from gt_dir/SEG (None without SEG annotations)
 
     # Division metrics need a one-to-one matching and clean graphs (flags from the CTC run would leak in).
     gt.clear_annotations()

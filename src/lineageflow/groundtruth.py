@@ -1,8 +1,13 @@
-"""Cell Tracking Challenge ground truth: where it is and which frames have masks."""
+"""Cell Tracking Challenge ground truth: where it is and which frames have masks.
+
+Ground-truth masks may also be one label stack (t, [z,] y, x), as napari saves a labels layer: it serves as
+segmentation masks (pixel-classifier training, segmentation scores), not as tracks.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +39,31 @@ def _indexed(folder: Path, pattern: re.Pattern) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
-def mask_frames(gt_dir: str | Path) -> dict[int, Path]:
-    """Frames with full instance masks: SEG where present (full masks), else TRA (full masks or markers)."""
+@dataclass(frozen=True)
+class StackFrame:
+    """One frame of a ground-truth label stack, where a CTC folder has one file."""
+
+    path: Path
+    t: int
+
+    def __str__(self) -> str:
+        return f"{self.path} (frame {self.t})"
+
+
+def _stack_frames(path: Path) -> dict[int, StackFrame]:
+    """The frames of a ground-truth label stack that hold masks (any label > 0)."""
+    from .label_images import open_label_images
+
+    labels = open_label_images(path, what="ground-truth masks", ndim=None)
+    return {t: StackFrame(path, t) for t in labels.labelled_frames()}
+
+
+def mask_frames(gt_dir: str | Path) -> dict[int, Path | StackFrame]:
+    """Frames with full instance masks: SEG where present (full masks), else TRA (full masks or markers); the
+    frames holding masks of a label stack."""
     gt = Path(gt_dir)
+    if gt.is_file():
+        return _stack_frames(gt)
     if not gt.is_dir():
         raise InputError(f"{gt}: ground-truth folder does not exist")
     seg = _indexed(gt / "SEG", _SEG_RE)
@@ -48,19 +75,30 @@ def mask_frames(gt_dir: str | Path) -> dict[int, Path]:
     raise InputError(f"{gt}: no ground-truth masks found (expected SEG/man_segTTT.tif or TRA/man_trackTTT.tif)")
 
 
-def track_frames(gt_dir: str | Path) -> dict[int, Path]:
-    """TRA masks by frame (every frame of a complete CTC ground truth)."""
+def track_frames(gt_dir: str | Path) -> dict[int, Path | StackFrame]:
+    """TRA masks by frame (every frame of a complete CTC ground truth); a label stack's full masks, which serve as
+    markers too."""
     gt = Path(gt_dir)
+    if gt.is_file():
+        return _stack_frames(gt)
     tra = _indexed(gt / "TRA", _TRA_RE)
     if not tra:
         raise InputError(f"{gt}: no TRA/man_trackTTT.tif files")
     return tra
 
 
-def read_mask(path: Path, shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """Read one ground-truth mask, checking its shape against the movie's when given."""
+def read_mask(path: Path | StackFrame, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Read one ground-truth mask (a file, or a frame of a stack), checking its shape against the movie's when
+    given."""
     try:
-        arr = tifffile.imread(path)
+        if isinstance(path, StackFrame):
+            from .label_images import open_label_images
+
+            arr = open_label_images(path.path, what="ground-truth masks", ndim=None).stack.read(path.t)
+        else:
+            arr = tifffile.imread(path)
+    except InputError:
+        raise
     except Exception as exc:
         raise InputError(f"{path}: cannot read ground-truth mask: {exc}") from exc
     if shape is not None and tuple(arr.shape) != tuple(shape):

@@ -14,6 +14,9 @@ from . import groundtruth, normalise
 from .errors import ConfigError, InputError
 from .groundtruth import sibling_gt
 from .io import frame_number, list_frames, open_movie
+from .label_images import open_label_images
+from .movie_formats import is_zarr
+
 
 
 @dataclass
@@ -43,7 +46,10 @@ class RunInputs:
     train_files: list[str] = field(default_factory=list)  # movie_files(train_raw) when another sequence trains
     train_frames: list[int] | None = None  # frames of the input pixels_train reads when it trains on it; None = all
     train_n_frames: int = 0  # frames of the training movie when another sequence trains
-    labels_files: list[str] = field(default_factory=list)  # the label images' files by frame (objects.labels)
+    labels_files: list[str] = field(default_factory=list)  # the file holding each frame's label image (objects.labels;
+    # the same file for every frame of a single stack)
+    voxel_size_from: str = "config"  # "config" | "metadata" (the input's OME-Zarr / vendor metadata)
+    models: str = ""  # another run's output folder whose models this run uses (config key models)
 
     @property
     def ndim(self) -> int:
@@ -59,8 +65,9 @@ class RunInputs:
 
 
 def movie_files(path: str, what: str = "input") -> list[str]:
-    """The files a movie is read from: a CTC folder's frame files in frame order, else the movie file itself."""
-    if Path(path).is_dir():
+    """The files a movie is read from: a CTC folder's frame files in frame order, else the movie file (or Zarr
+    store) itself."""
+    if Path(path).is_dir() and not is_zarr(Path(path)):
         return [str(f) for f in list_frames(path, what=f"{what} frames")]
     return [str(path)]
 
@@ -73,8 +80,8 @@ def normalisation_frames(n_frames: int, section: dict) -> list[int]:
 def _training_frames(cfg: dict, run: RunInputs) -> list[int] | None:
     """The input's frames pixels_train reads when it trains on the input (picked as scripts/pixels_train.py picks
     them): evenly spaced frames with ground-truth masks, the frames with sparse labels, none for an ilastik project
-    (its images are in the project). None (= every frame) for the demo, whose ground truth a job generates, and for
-    ground truth the job will refuse with its own message."""
+    (its images are in the project). None (= every frame) for the demo, whose ground truth a job generates, for
+    labels or masks given as one stack, and for ground truth the job will refuse with its own message."""
     if run.demo or run.train_raw != run.raw:
         return None
     if run.train_from == "ilp":
@@ -84,11 +91,57 @@ def _training_frames(cfg: dict, run: RunInputs) -> list[int] | None:
             return None
         numbers = (frame_number(p.name) for p in Path(run.train_gt).iterdir())
         return sorted(t for t in numbers if t is not None and t < run.n_frames)
+    if Path(run.train_gt).is_file():  # a stack: which frames hold masks is known only by reading all of it
+        return None
     try:
         masks = groundtruth.mask_frames(run.train_gt)
     except InputError:
         return None
     return groundtruth.evenly_spaced([t for t in masks if t < run.n_frames], cfg["pixels"]["train_frames"])
+
+
+def resolve_voxel_size(config_value: list, movie, notes: list[str]) -> tuple[tuple[float, ...], str]:
+    """The voxel size of the input and where it came from ("config" or "metadata").
+
+    Config key voxel_size at its default (every entry 1) counts as not set: the scale in the input's metadata
+    (OME-Zarr, vendor files) is used when there is one. A voxel size set in the config wins over the metadata; when
+    the two differ by more than 1 % the difference is kept in ``notes`` (the workflow prints them before any job)."""
+    ndim = movie.ndim
+    if len(config_value) < ndim:
+        raise ConfigError(f"config key 'voxel_size' = {config_value} has {len(config_value)} entries but the input is "
+                          f"{ndim}D")
+    given = tuple(float(v) for v in config_value[-ndim:])
+    from_file = movie.voxel_size
+    if movie.metadata_note:
+        notes.append(f"voxel size not taken from the metadata: {movie.metadata_note}")
+    if all(v == 1.0 for v in config_value):
+        return (from_file, "metadata") if from_file else (given, "config")
+    if from_file and not all(abs(g - f) <= 0.01 * f for g, f in zip(given, from_file)):
+        msg = (f"config key 'voxel_size' = {list(given)} differs from the voxel size in the metadata of "
+               f"{movie.source} ({[round(v, 6) for v in from_file]} micrometres); the config value is used")
+        notes.append(msg)
+    return given, "config"
+
+
+def _check_stack_shape(labels, shape: tuple[int, ...], key: str) -> None:
+    """A label stack's frames must have the movie's spatial shape (a folder's files are checked as they are read)."""
+    if labels.is_stack and labels.stack.spatial_shape != tuple(shape):
+        raise InputError(f"{labels.source}: config key '{key}' is a stack of frames of shape "
+                         f"{labels.stack.spatial_shape} but the movie's frames have shape {tuple(shape)}")
+
+
+def _check_training_stack(run: RunInputs, shape: tuple[int, ...], n_frames: int) -> None:
+    """Sparse labels (pixels.labels) or ground-truth masks (train_gt) given as one stack: its frame count and
+    shape must be the training movie's."""
+    if run.train_from == "labels":
+        key = "pixels.labels"
+    elif run.train_from == "gt" and run.train_gt and Path(run.train_gt).is_file():
+        key = "train_gt"
+    else:
+        return
+    labels = open_label_images(run.train_gt, what=f"label images ({key})", ndim=len(shape), n_frames=n_frames,
+                               sparse=run.train_from == "labels")
+    _check_stack_shape(labels, shape, key)
 
 
 def _path_key(cfg: dict, key: str) -> str:
@@ -108,6 +161,11 @@ def demo_paths(out: str) -> tuple[str, str]:
 def resolve(cfg: dict) -> RunInputs:
     """Work out the run from a validated config (see config/schema.yaml)."""
     run = _resolve_objects(cfg)
+    if cfg["models"]:  # another run's models: nothing is trained here
+        from .trained_models import use_models
+
+        use_models(cfg, run)
+        return run
     _resolve_classifiers(cfg, run)
     _resolve_learning(cfg, run)
     return run
@@ -124,7 +182,7 @@ def _resolve_learning(cfg: dict, run: RunInputs) -> None:
     n_frames, ndim = run.n_frames, run.ndim
     if learn["tracklets"]:
         run.learn_from, run.learn_gt = "tracklets", _path_key(cfg, "tracking.learn.tracklets")
-    elif run.train_from == "gt" and run.train_raw != run.raw:
+    elif run.train_from == "gt" and run.train_raw != run.raw and Path(run.train_gt, "TRA").is_dir():
         run.learn_from, run.learn_gt = "train", run.train_gt
         n_frames = run.train_n_frames
     else:
@@ -147,7 +205,10 @@ def _resolve_classifiers(cfg: dict, run: RunInputs) -> None:
         return
     if run.train_from == "gt" and run.train_raw != run.raw:
         # another sequence trains: its own objects and ground truth, never the input's evaluation GT
-        run.classify_from, run.classify_gt = "train", run.train_gt
+        if Path(run.train_gt, "TRA").is_dir():
+            run.classify_from, run.classify_gt = "train", run.train_gt
+        else:  # segmentation masks only (a label stack): no tracks to learn counts and divisions from
+            run.notes.append(f"{run.train_gt} has no TRA tracks: count and division fall-backs are used")
         return
     own_gt = run.train_gt if run.train_from == "gt" else run.eval_gt
     if own_gt and Path(own_gt, "TRA").is_dir() or (run.demo and own_gt):
@@ -172,30 +233,30 @@ def _resolve_objects(cfg: dict) -> RunInputs:
     else:
         raw = _path_key(cfg, "input")
         movie = open_movie(raw, dataset=cfg["dataset"], axes=cfg["axes"])
-        name = Path(raw).resolve().name if Path(raw).is_dir() else Path(raw).stem
-        if Path(raw).is_dir() and name.isdigit():  # CTC: results/Fluo-N2DH-SIM+_01
+        ctc_folder = Path(raw).is_dir() and not is_zarr(Path(raw))
+        name = Path(raw).resolve().name if ctc_folder else Path(raw.rstrip("/")).stem
+        if ctc_folder and name.isdigit():  # CTC: results/Fluo-N2DH-SIM+_01
             name = f"{Path(raw).resolve().parent.name}_{name}"
         out = cfg["out"] or f"results/{name}"
-        vs = cfg["voxel_size"]
-        if len(vs) < movie.ndim:
-            raise ConfigError(f"config key 'voxel_size' = {vs} has {len(vs)} entries but the input is {movie.ndim}D")
         if movie.n_channels and cfg["channel"] >= movie.n_channels:
             raise ConfigError(f"config key 'channel' = {cfg['channel']} but {raw} has {movie.n_channels} channels")
         run = RunInputs(out=out, demo=False, raw=raw, raw_dataset=movie._dataset, raw_axes=movie._axes,
                         n_frames=movie.n_frames, spatial_shape=movie.spatial_shape, n_channels=movie.n_channels,
-                        voxel_size=tuple(float(v) for v in vs[-movie.ndim:]), objects_from="pixels",
-                        raw_files=movie_files(raw))
+                        voxel_size=(), objects_from="pixels", raw_files=movie_files(raw))
+        run.voxel_size, run.voxel_size_from = resolve_voxel_size(cfg["voxel_size"], movie, run.notes)
         gt = _path_key(cfg, "gt") or str(sibling_gt(raw) or "")
+        if gt and Path(gt).is_file():
+            raise InputError(f"config key 'gt' = {gt!r} is a file: evaluation needs a CTC ground-truth folder (TRA/ "
+                             "with man_track.txt). A stack of segmentation masks can train the pixel classifier as "
+                             "config key 'train_gt'")
         run.eval_gt = gt
 
     if cfg["objects"]["labels"]:
         run.objects_from = "labels"
-        folder = _path_key(cfg, "objects.labels")
-        run.labels_files = [str(f) for f in list_frames(folder, what="label images (objects.labels)")]
-        n = len(run.labels_files)
-        if n != run.n_frames:
-            raise InputError(f"config key 'objects.labels' = {folder!r} has {n} label images but the input has "
-                             f"{run.n_frames} frames")
+        path = _path_key(cfg, "objects.labels")
+        labels = open_label_images(path, what="label images (objects.labels)", ndim=run.ndim, n_frames=run.n_frames)
+        _check_stack_shape(labels, run.spatial_shape, "objects.labels")
+        run.labels_files = [labels.file_of(t) for t in range(run.n_frames)]
         return run
     if cfg["pixels"]["probabilities"]:
         run.objects_from = "probabilities"
@@ -207,6 +268,8 @@ def _resolve_objects(cfg: dict) -> RunInputs:
                              f"the raw input has {run.n_frames} frames of shape {run.spatial_shape}")
         return run
 
+    if cfg["models"]:
+        return run
     # pixel classification: decide what trains it
     run.train_raw = _path_key(cfg, "train") or run.raw
     if cfg["pixels"]["ilp"]:
@@ -230,6 +293,11 @@ def _resolve_objects(cfg: dict) -> RunInputs:
                     "(label images)")
     if run.train_raw != run.raw:
         run.train_files = movie_files(run.train_raw, what="training movie (train)")
-        run.train_n_frames = open_movie(run.train_raw, what="training movie (train)").n_frames
+        train_movie = open_movie(run.train_raw, what="training movie (train)")
+        run.train_n_frames = train_movie.n_frames
+        train_shape = train_movie.spatial_shape
+    else:
+        train_shape = run.spatial_shape
+    _check_training_stack(run, train_shape, run.train_n_frames if run.train_raw != run.raw else run.n_frames)
     run.train_frames = _training_frames(cfg, run)
     return run

@@ -237,6 +237,11 @@ def _read(path, with_forest: bool):
     return meta, forest
 
 
+def read_metadata(path) -> dict:
+    """The classifier's metadata (dimensions, channels, features, normalisation, training), without its forest."""
+    return _read(path, with_forest=False)[0]
+
+
 def read_training(path) -> dict:
     """What the classifier learned from and decided (``training`` of its metadata, e.g. the objects.split decision),
     without reading its forest."""

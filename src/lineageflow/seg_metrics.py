@@ -1,8 +1,18 @@
-"""Detection quality of label images against ground-truth masks (objects found, IoU matches)."""
+"""Detection quality of label images against ground-truth masks (objects found, IoU matches) and the Cell Tracking
+Challenge's segmentation measure SEG."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
+import tifffile
+
+from .errors import InputError
+
+# CTC SEG annotations: a whole frame (man_segTTT.tif) or one z slice of a 3D frame (man_seg_TTT_ZZZ.tif)
+_SEG_FILE = re.compile(r"^man_seg(?:(\d+)|_(\d+)_(\d+))\.tiff?$")
 
 
 def iou_matches(pred: np.ndarray, gt: np.ndarray, min_iou: float = 0.5) -> dict:
@@ -36,3 +46,53 @@ def summarize(per_frame: list[dict]) -> dict:
     w = sum(d["n_matched"] for d in per_frame)
     tot["mean_iou_matched"] = (sum(d["mean_iou_matched"] * d["n_matched"] for d in per_frame) / w) if w else 0.0
     return tot
+
+
+def seg_jaccards(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """CTC SEG per GT object (in label order): the Jaccard index with the predicted object that covers more than half
+    of the GT object's pixels, 0 when no predicted object does (at most one can)."""
+    p = pred.ravel().astype(np.int64)
+    g = gt.ravel().astype(np.int64)
+    gt_ids, gt_size = np.unique(g[g > 0], return_counts=True)
+    jaccard = np.zeros(gt_ids.size)
+    both = (p > 0) & (g > 0)
+    if not both.any():
+        return jaccard
+    pairs, inter = np.unique(np.stack([g[both], p[both]]), axis=1, return_counts=True)
+    p_size = dict(zip(*np.unique(p[p > 0], return_counts=True)))
+    row = np.searchsorted(gt_ids, pairs[0])
+    for i, pi, n in zip(row, pairs[1], inter):
+        if 2 * n > gt_size[i]:
+            jaccard[i] = n / (gt_size[i] + p_size[pi] - n)
+    return jaccard
+
+
+def ctc_seg(pred_masks: np.ndarray, gt_dir: str | Path) -> dict:
+    """The CTC SEG measure of result masks ``pred_masks`` (frames first) against ``gt_dir``/SEG: the mean of
+    ``seg_jaccards`` over every annotated GT object; a slice annotation (3D) is compared with that slice of the frame.
+    Without SEG annotations SEG is None."""
+    folder = Path(gt_dir) / "SEG"
+    files = sorted(f for f in folder.iterdir() if _SEG_FILE.match(f.name)) if folder.is_dir() else []
+    values = []
+    for path in files:
+        full, t, z = _SEG_FILE.match(path.name).groups()
+        t = int(full if full is not None else t)
+        if t >= len(pred_masks):
+            raise InputError(f"{path}: SEG annotation of frame {t}, but the result has {len(pred_masks)} frames")
+        pred = pred_masks[t] if z is None else _slice(pred_masks[t], int(z), path)
+        try:
+            gt = tifffile.imread(path)
+        except Exception as exc:  # a truncated or foreign file: name it
+            raise InputError(f"{path}: cannot read SEG annotation: {exc}") from exc
+        if gt.shape != pred.shape:
+            raise InputError(f"{path}: SEG annotation has shape {gt.shape}, the result's frame {t} has {pred.shape}")
+        values.append(seg_jaccards(pred, gt))
+    jaccard = np.concatenate(values) if values else np.zeros(0)
+    return {"SEG": float(jaccard.mean()) if jaccard.size else None, "seg_gt_objects": int(jaccard.size),
+            "seg_annotations": len(files)}
+
+
+def _slice(frame: np.ndarray, z: int, path: Path) -> np.ndarray:
+    if frame.ndim != 3 or not 0 <= z < frame.shape[0]:
+        raise InputError(f"{path}: SEG annotation of slice {z}, but the result's frames have shape {frame.shape}")
+    return frame[z]

@@ -13,6 +13,8 @@ import importlib
 import logging
 import math
 import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -21,8 +23,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from lineageflow.errors import LineageflowError
+from lineageflow.native_output import stdout_to_log
 
 log = logging.getLogger("lineageflow")
+solver_log = logging.getLogger("lineageflow.solver")  # the solvers' own progress lines (see solver_output_logged)
+_OUTPUT_LOGGED: ContextVar[bool] = ContextVar("lineageflow_solver_output_logged", default=False)
 
 SOLVERS = ("auto", "gurobi", "cbc", "highs")
 _PACKAGE = {"gurobi": "gurobipy", "cbc": "mip", "highs": "highspy"}
@@ -94,6 +99,19 @@ class MILP:
                 xi = x[self.integrality]
                 parts.append(np.max(np.abs(xi - np.round(xi))))
         return float(max(parts))
+
+
+@contextmanager
+def solver_output_logged():
+    """Within the block, :func:`solve` turns the backend's own log on (Gurobi's OutputFlag, CBC's log level, HiGHS's
+    output_flag) and sends it, line by line, to the Python loggers ``lineageflow.solver`` (what CBC and HiGHS print)
+    and ``gurobipy`` (Gurobi's own), so a rule's log file shows the solve's progress instead of nothing. The log
+    level changes nothing in the search: the solutions are the same."""
+    token = _OUTPUT_LOGGED.set(True)
+    try:
+        yield
+    finally:
+        _OUTPUT_LOGGED.reset(token)
 
 
 def _vec(a: Any, n: int, name: str) -> np.ndarray:
@@ -307,13 +325,17 @@ def _safe_names(names: list[str] | None, prefix: str, n: int) -> list[str]:
     return [str(s).replace(" ", "_") for s in names]
 
 
-def _run_gurobi(milp: MILP, gap: float, time_limit: float | None, threads: int, seed: int, options: dict) -> _Raw:
+def _run_gurobi(milp: MILP, gap: float, time_limit: float | None, threads: int, seed: int, options: dict,
+                verbose: bool = False) -> _Raw:
     gp = _import("gurobipy")
     GRB = gp.GRB
     t0 = time.perf_counter()
     env = _gurobi_env(gp)
     m = gp.Model(env=env)
-    for key, value in (("Threads", threads), ("Seed", seed), ("MIPGap", gap), ("MIPGapAbs", _ABS_GAP)):
+    # with its output on, gurobipy logs to the Python logger "gurobipy" (the rule's log) besides the console: the
+    # console copy is turned off first, so each line is logged once
+    for key, value in (("LogToConsole", 0), ("OutputFlag", int(verbose)), ("Threads", threads), ("Seed", seed),
+                       ("MIPGap", gap), ("MIPGapAbs", _ABS_GAP)):
         m.setParam(key, value)
     if time_limit is not None:
         m.setParam("TimeLimit", float(time_limit))
@@ -369,11 +391,12 @@ def _run_gurobi(milp: MILP, gap: float, time_limit: float | None, threads: int, 
     return _Raw(status, xv, bound, f"Gurobi status {st}", build, secs, write, close)
 
 
-def _run_cbc(milp: MILP, gap: float, time_limit: float | None, threads: int, seed: int, options: dict) -> _Raw:
+def _run_cbc(milp: MILP, gap: float, time_limit: float | None, threads: int, seed: int, options: dict,
+             verbose: bool = False) -> _Raw:
     mip = _import("mip")
     t0 = time.perf_counter()
     m = mip.Model(sense=mip.MINIMIZE, solver_name=mip.CBC)
-    m.verbose = 0
+    m.verbose = int(verbose)
     names = milp.var_names if milp.var_names is not None and len(milp.var_names) == milp.n_vars else None
     cont, integ = mip.CONTINUOUS, mip.INTEGER
     add_var = m.add_var
@@ -429,14 +452,15 @@ def _run_cbc(milp: MILP, gap: float, time_limit: float | None, threads: int, see
     return _Raw(status, xv, bound, f"CBC status {st.name}", build, secs, write)
 
 
-def _run_highs(milp: MILP, gap: float, time_limit: float | None, threads: int, seed: int, options: dict) -> _Raw:
+def _run_highs(milp: MILP, gap: float, time_limit: float | None, threads: int, seed: int, options: dict,
+               verbose: bool = False) -> _Raw:
     hs = _import("highspy")
     t0 = time.perf_counter()
     # HiGHS keeps one global thread pool; it must be reset before a run with another thread count
     hs.Highs.resetGlobalScheduler(True)
     h = hs.Highs()
     for key, value in (
-        ("output_flag", False),
+        ("output_flag", bool(verbose)),
         ("threads", int(threads)),
         ("random_seed", int(seed)),
         ("mip_rel_gap", float(gap)),
@@ -559,7 +583,11 @@ def solve(
         raise SolverError(f"solver options given for unknown solver(s) {sorted(unknown)}; use gurobi, cbc or highs")
 
     def run(backend: str) -> _Raw:
-        return _BACKENDS[backend](milp, float(gap), time_limit, int(threads), int(seed), dict(options.get(backend, {})))
+        args = (milp, float(gap), time_limit, int(threads), int(seed), dict(options.get(backend, {})))
+        if not _OUTPUT_LOGGED.get():
+            return _BACKENDS[backend](*args)
+        with stdout_to_log(solver_log):
+            return _BACKENDS[backend](*args, verbose=True)
 
     raw = run(name)
     if raw.status == "size_limit" and str(solver).lower() == "auto":

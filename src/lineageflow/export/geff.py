@@ -13,8 +13,12 @@ track), ``tracklet_id`` (geff tracklet: a maximal non-branching path, i.e. a CTC
 continuations; id = its first track's id), ``lineage_id``, ``parent_track``, ``merger_label``, ``radius`` (sphere of the object's volume;
 the geff ``sphere`` property) and every other numeric object feature. Edges are the lineage's links (parent ->
 child). Metadata: axes t/z/y/x with units, ``track_node_props`` (tracklet, lineage), ``related_objects`` (the
-segmentation, type "labels", node_prop "seg_id"), and ``extra.lineageflow`` with the segmentation's voxel size
-(scale of its axes). The store is written frame by frame (memory: one frame) and is deterministic.
+segmentation, type "labels", node_prop "seg_id"), and the segmentation's voxel size and shape twice: under
+``extra.tracksdata`` (``scale``: spatial voxel size (z,) y, x; ``shape``: (t, (z,) y, x)), where tracksdata and
+funtracks / motile_tracker read them (``Tracks.scale``), and under ``extra.lineageflow`` (scale and units per axis).
+The positions are already physical, so the axes carry units and no ``scale``: geff readers that honour an axis
+``scale`` (funtracks) multiply positions by it. The store is written frame by frame (memory: one frame) and is
+deterministic.
 """
 
 from __future__ import annotations
@@ -79,6 +83,17 @@ def _node_props(nodes: pd.DataFrame, ndim: int, voxel_size: Sequence[float]) -> 
         elif kind == "f":
             props[col] = nodes[col].to_numpy(np.float64)
     return props
+
+
+def _segmentation_extra(voxel_size: list[float], shape: list[int], spatial_axes: str) -> dict:
+    """The segmentation's scale and shape, for tracksdata/funtracks (``extra.tracksdata``, spatial-only scale as
+    ``Tracks.scale`` stores it) and for any reader (``extra.lineageflow``, per axis with units)."""
+    return {
+        "tracksdata": {"scale": list(voxel_size), "shape": shape},
+        "lineageflow": {"segmentation_scale": [1.0, *voxel_size], "segmentation_axes": ["t", *spatial_axes],
+                        "segmentation_shape": shape, "segmentation_units": ["frame", *[SPACE_UNIT] * len(voxel_size)],
+                        "space_unit": SPACE_UNIT, "time_unit": "frame"},
+    }
 
 
 def write_geff(
@@ -153,8 +168,7 @@ def write_geff(
             directed=True, axes=axes, node_props_metadata={}, edge_props_metadata={}, sphere="radius",
             track_node_props={"tracklet": "tracklet_id", "lineage": "lineage_id"},
             related_objects=[RelatedObject(type="labels", path=f"../{SEGMENTATION}", node_prop="seg_id")],
-            extra={"lineageflow": {"segmentation_scale": [1.0, *vs], "segmentation_axes": ["t", *spatial_axes],
-                                   "space_unit": SPACE_UNIT, "time_unit": "frame"}},
+            extra=_segmentation_extra(vs, [int(s) for s in seg.shape], spatial_axes),
         )
         node_ids = np.arange(len(nodes), dtype=np.uint64)
         edge_ids = np.asarray(edges, dtype=np.uint64).reshape(-1, 2)

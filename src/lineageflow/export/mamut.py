@@ -14,8 +14,10 @@ where BigDataViewer's calibration affine puts the voxel, so spots sit on their c
 lineage (weakly connected component) with at least one link is one Track, named after its lineage id (a
 lineage of a single object is a lone spot: TrackMate has no one-spot tracks). Spots carry numeric attributes
 only: TrackMate's own (POSITION_*, FRAME, RADIUS = radius of the sphere of the object's volume, QUALITY =
-1 - P(count = 0), VISIBILITY, SOURCE_ID) and every numeric column of the object table, upper-cased
-(LABEL, TRACKLET_ID = CTC track id, PARENT_TRACKLET_ID, LINEAGE_ID, MERGER_LABEL, SIZE, MEAN_INTENSITY_CH1 ...).
+1 - P(count = 0), VISIBILITY, SOURCE_ID) and every numeric column of the object table: under TrackMate 7's own
+feature where TrackMate measures the same quantity (MEAN/MIN/MAX/TOTAL/STD_INTENSITY_CHn of the channel the
+features were measured on, n = SOURCE_ID + 1; AREA in 2D), declared as TrackMate 7 declares them, else upper-cased
+(LABEL, TRACKLET_ID = CTC track id, PARENT_TRACKLET_ID, LINEAGE_ID, MERGER_LABEL, SIZE, VOLUME ...).
 Output is deterministic: the same lineage and movie give the same bytes.
 """
 
@@ -86,7 +88,18 @@ _ANALYZERS = {
     "TrackAnalyzers": ["Track index", "Track duration", "Branching analyzer", "CELL_DIVISION_TIME_ANALYZER"],
 }
 
-# Object-table columns: their TrackMate feature name and dimension (only TrackMate/pycellin-known dimensions).
+# Object-table columns written under TrackMate 7's own spot features (SpotIntensityMultiCAnalyzer per channel n,
+# SpotShapeAnalyzer in 2D): column -> (feature, name, shortname, dimension, transform) exactly as TrackMate 7
+# declares them, with {n} the 1-based channel the intensities were measured on.
+_TRACKMATE_FEATURES = {
+    "intensity_mean": ("MEAN_INTENSITY_CH{n}", "Mean intensity ch{n}", "Mean ch{n}", "INTENSITY", None),
+    "intensity_min": ("MIN_INTENSITY_CH{n}", "Min intensity ch{n}", "Min ch{n}", "INTENSITY", None),
+    "intensity_max": ("MAX_INTENSITY_CH{n}", "Max intensity ch{n}", "Max ch{n}", "INTENSITY", None),
+    "intensity_sum": ("TOTAL_INTENSITY_CH{n}", "Sum intensity ch{n}", "Sum ch{n}", "INTENSITY", None),
+    "intensity_var": ("STD_INTENSITY_CH{n}", "Std intensity ch{n}", "Std ch{n}", "INTENSITY", np.sqrt),
+}
+_TRACKMATE_FEATURES_2D = {"volume": ("AREA", "Area", "Area", "AREA", None)}  # physical area of a 2D object
+# Other object-table columns: their feature name and dimension (only TrackMate/pycellin-known dimensions).
 _COLUMN_FEATURES = {
     "label": ("LABEL", "Object label", "NONE"),
     "track_id": ("TRACKLET_ID", "CTC track id", "NONE"),
@@ -94,11 +107,6 @@ _COLUMN_FEATURES = {
     "lineage_id": ("LINEAGE_ID", "Lineage id", "NONE"),
     "merger_label": ("MERGER_LABEL", "Label of the merger split into this object", "NONE"),
     "size": ("SIZE", "Size in pixels", "NONE"),
-    "intensity_mean": ("MEAN_INTENSITY_CH1", "Mean intensity ch1", "INTENSITY"),
-    "intensity_min": ("MIN_INTENSITY_CH1", "Min intensity ch1", "INTENSITY"),
-    "intensity_max": ("MAX_INTENSITY_CH1", "Max intensity ch1", "INTENSITY"),
-    "intensity_sum": ("TOTAL_INTENSITY_CH1", "Sum intensity ch1", "INTENSITY"),
-    "intensity_var": ("VARIANCE_INTENSITY_CH1", "Variance of intensity ch1", "NONE"),
     "radius_0": ("RADIUS_0", "Principal radius 0", "LENGTH"),
     "radius_1": ("RADIUS_1", "Principal radius 1", "LENGTH"),
     "radius_2": ("RADIUS_2", "Principal radius 2", "LENGTH"),
@@ -128,20 +136,29 @@ def _feature(feature: str, name: str, shortname: str, dimension: str, isint: boo
             f"dimension={quoteattr(dimension)} isint=\"{'true' if isint else 'false'}\" />")
 
 
-def _spot_columns(nodes: pd.DataFrame) -> list[tuple[str, str, str, str, bool]]:
-    """(column, feature, name, dimension, isint) for every numeric object-table column written on spots."""
+def _spot_columns(nodes: pd.DataFrame, ndim: int, channel: int) -> list[tuple]:
+    """(feature, name, shortname, dimension, isint, values) for every numeric object-table column written on
+    spots: under TrackMate 7's name where TrackMate has the quantity, else upper-cased. ``channel``: 1-based."""
     out, used = [], set(_RESERVED)
+    own = {**_TRACKMATE_FEATURES, **(_TRACKMATE_FEATURES_2D if ndim == 2 else {})}
     for col in nodes.columns:
         if col in _SKIP_COLUMNS:
             continue
         kind = nodes[col].dtype.kind
         if kind not in "biuf":
             continue  # numeric attributes only
-        feature, name, dim = _COLUMN_FEATURES.get(col, (col.upper(), col.replace("_", " "), "NONE"))
+        values = nodes[col].to_numpy()
+        if col in own:
+            feature, name, short, dim, transform = (v.format(n=channel) if isinstance(v, str) else v
+                                                    for v in own[col])
+            values = transform(values.astype(float)) if transform else values
+        else:
+            feature, name, dim = _COLUMN_FEATURES.get(col, (col.upper(), col.replace("_", " "), "NONE"))
+            short = name
         if feature in used:
             feature = f"LF_{feature}"
         used.add(feature)
-        out.append((col, feature, name, dim, kind in "biu"))
+        out.append((feature, name, short, dim, kind in "biu", values))
     return out
 
 
@@ -317,7 +334,7 @@ def write_mamut_xml(
     radius = _radius(nodes, ndim, voxel_size)
     quality = (1.0 - nodes["p_count_0"].to_numpy(float)) if "p_count_0" in nodes.columns else np.ones(len(nodes))
     quality = np.where(np.isfinite(quality), quality, 1.0)
-    columns = _spot_columns(nodes)
+    columns = _spot_columns(nodes, ndim, source_id + 1)
     tracks = _tracks(lineage, spot_id, frame_of, pos)
     vs_xyz = bdv_voxel_size(voxel_size)[::-1]
 
@@ -333,12 +350,11 @@ def write_mamut_xml(
 def _xml_chunks(nodes, frame_of, pos, radius, quality, columns, tracks, vs_xyz, n_frames, image_shape_zyx, bdv_xml,
                 display_ranges, source_id):
     """The XML text in pieces (one per frame of spots, one per track), so memory stays small."""
-    col_values = [nodes[c].to_numpy() for c, *_ in columns]
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', f'<TrackMate version="{TRACKMATE_VERSION}">',
              f'  <Model spatialunits="{SPACE_UNIT}" timeunits="{TIME_UNIT}">', "    <FeatureDeclarations>",
              "      <SpotFeatures>"]
     lines += [f"        {_feature(*f)}" for f in _SPOT_FEATURES]
-    lines += [f"        {_feature(feat, name, name, dim, isint)}" for _, feat, name, dim, isint in columns]
+    lines += [f"        {_feature(*c[:5])}" for c in columns]
     lines += ["      </SpotFeatures>", "      <EdgeFeatures>"]
     lines += [f"        {_feature(*f)}" for f in _EDGE_FEATURES]
     lines += ["      </EdgeFeatures>", "      <TrackFeatures>"]
@@ -351,7 +367,7 @@ def _xml_chunks(nodes, frame_of, pos, radius, quality, columns, tracks, vs_xyz, 
                      f'POSITION_Y="{_num(pos[i, 1])}"', f'POSITION_Z="{_num(pos[i, 2])}"',
                      f'POSITION_T="{_num(float(t))}"', f'FRAME="{t}"', f'RADIUS="{_num(radius[i])}"',
                      f'QUALITY="{_num(quality[i])}"', 'VISIBILITY="1"', f'SOURCE_ID="{source_id}"']
-            attrs += [f'{feat}="{_num(vals[i])}"' for (_, feat, *_), vals in zip(columns, col_values)]
+            attrs += [f'{feat}="{_num(vals[i])}"' for feat, *_, vals in columns]
             lines.append(f"        <Spot {' '.join(attrs)} />")
         lines.append("      </SpotsInFrame>")
         yield "\n".join(lines) + "\n"
