@@ -8,7 +8,9 @@ It prints figures and asserts nothing.
 
 summary: one markdown row per rule from RUN_OUT/benchmarks/ (RULE.tsv, or RULE/JOB.tsv for per-chunk and per-window
 rules): jobs, summed `s` (wall seconds of the jobs), summed `cpu_time` (user + system seconds of the job's processes),
-share of the summed seconds and CPU-s per frame. A file with several rows (benchmark: repeat) counts as their mean.
+share of the summed seconds and seconds per frame (job seconds: at --cores 1 on an idle machine, the CPU-seconds
+one core spends; Snakemake's sampled cpu_time undercounts jobs longer than 15 s and is shown beside them). A file
+with several rows (benchmark: repeat) counts as their mean.
 Frames are the union of the frame ranges that per-chunk benchmark files are named after (NNNN-MMMM.tsv = frames NNNN
 to MMMM, as lineageflow.plan names chunks), the training sequence's rules (RULE_train) left out: the input's frames,
 whatever the input's format, read from the benchmark folder alone. Pixels per frame come from the pixel stage's own
@@ -105,20 +107,23 @@ def summary(out: Path, wall: float | None = None, cores: int | None = None) -> N
         return f"{v / n_frames:.4f}" if n_frames else "n/a"
 
     print(f"run {out}: {n_frames} frames (named by the per-chunk benchmark files), {len(jobs)} jobs\n")
-    print("| rule | jobs | s (sum) | cpu_time s (sum) | share of s | CPU-s/frame |")
+    print("| rule | jobs | s (sum) | cpu_time s (sum) | share of s | s/frame |")
     print("|---|---:|---:|---:|---:|---:|")
     for r in per.itertuples():
-        print(f"| {r.Index} | {r.jobs} | {r.s:.2f} | {r.cpu:.2f} | {100 * r.s / total_s:.1f} % | {per_frame(r.cpu)} |")
-    print(f"| **total** | {len(jobs)} | {total_s:.2f} | {total_cpu:.2f} | 100 % | {per_frame(total_cpu)} |\n")
-    print(f"CPU-s per frame (all rules): {per_frame(total_cpu)}")
+        print(f"| {r.Index} | {r.jobs} | {r.s:.2f} | {r.cpu:.2f} | {100 * r.s / total_s:.1f} % | {per_frame(r.s)} |")
+    print(f"| **total** | {len(jobs)} | {total_s:.2f} | {total_cpu:.2f} | 100 % | {per_frame(total_s)} |\n")
+    # the jobs' own seconds: at --cores 1 on an idle machine, what one core spends. Snakemake samples cpu_time every
+    # 0.5 s for a job's first 15 s and then every 30 s, so it undercounts jobs longer than 15 s.
+    print(f"job-s per frame (all rules): {per_frame(total_s)}")
+    print(f"cpu_time per frame as Snakemake sampled it (undercounts jobs over 15 s): {per_frame(total_cpu)}")
 
     shape = pixel_frame_shape(Path(out))
     predict = jobs[jobs["rule"] == "pixels_predict"]
     if shape is not None and not predict.empty:
         unit = "MV" if len(shape) == 3 else "MP"  # megavoxel in 3D
         mp = len(frames_of(predict)) * float(np.prod(shape)) / 1e6
-        print(f"pixels_predict: {predict['cpu_time'].sum() / mp:.2f} CPU-s/{unit} (= s/{unit} per core), "
-              f"{predict['s'].sum() / mp:.2f} job-s/{unit}; {len(frames_of(predict))} frames of "
+        print(f"pixels_predict: {predict['s'].sum() / mp:.2f} job-s/{unit} (s/{unit} per core at --cores 1), "
+              f"sampled cpu_time {predict['cpu_time'].sum() / mp:.2f} s/{unit}; {len(frames_of(predict))} frames of "
               f"{'×'.join(map(str, shape))} = {mp:.3f} {unit}")
     else:
         print("pixels_predict: no figure (the run has no pixel-stage jobs or no pixels/probabilities/*.h5)")
@@ -141,10 +146,10 @@ def object_costs(out: Path, jobs: pd.DataFrame) -> None:
         print("classify_apply: no figure (no object tables or no classify_apply jobs)")
         return
     compute = classify_seconds(out, tables)
-    print(f"classify_apply: {n_objects} objects, {1e3 * apply['cpu_time'].sum() / n_objects:.2f} CPU-ms per object "
+    print(f"classify_apply: {n_objects} objects, {1e3 * apply['s'].sum() / n_objects:.2f} job-ms per object "
           f"in its jobs, {1e6 * compute / n_objects:.0f} µs per object for classify_table alone ({compute:.2f} s, "
-          f"features of divisions included); track_window jobs {track['cpu_time'].sum():.2f} CPU-s "
-          f"(classify_apply / track_window: {apply['cpu_time'].sum() / max(track['cpu_time'].sum(), 1e-9):.2f})")
+          f"features of divisions included); track_window jobs {track['s'].sum():.2f} job-s "
+          f"(classify_apply / track_window: {apply['s'].sum() / max(track['s'].sum(), 1e-9):.2f})")
 
 
 def classify_seconds(out: Path, tables: list[Path]) -> float:

@@ -52,11 +52,13 @@ def test_summary_of_a_demo_run_matches_its_benchmark_files(bench_speed, demo_run
     assert int(row[1]) == len(predict) >= 1
     assert float(row[3]) == pytest.approx(sum(tables[f]["cpu_time"].mean() for f in predict), abs=0.006)
 
-    cpu_per_frame = float(re.search(r"^CPU-s per frame \(all rules\): ([\d.]+)$", text, re.M)[1])
+    s_per_frame = float(re.search(r"^job-s per frame \(all rules\): ([\d.]+)$", text, re.M)[1])
+    assert s_per_frame == pytest.approx(sum(t["s"].mean() for t in tables.values()) / N_FRAMES, abs=1e-4)
+    cpu_per_frame = float(re.search(r"^cpu_time per frame as Snakemake sampled it .*: ([\d.]+)$", text, re.M)[1])
     expected = pd.Series([t["cpu_time"].mean() for t in tables.values()]).sum() / N_FRAMES  # an "NA" counts 0
     assert cpu_per_frame == pytest.approx(expected, abs=1e-4)
     assert f"{N_FRAMES} frames" in text
-    assert re.search(r"^pixels_predict: [\d.]+ CPU-s/MP .* 6 frames of 96×96", text, re.M), text
+    assert re.search(r"^pixels_predict: [\d.]+ job-s/MP .* 6 frames of 96×96", text, re.M), text
 
     total_s = sum(t["s"].mean() for t in tables.values())
     overhead = float(re.search(r"^orchestration overhead: (-?[\d.]+) %", text, re.M)[1])
