@@ -31,6 +31,7 @@ else:
     include: "rules/common.smk"
     include: "rules/demo.smk"
     include: "rules/pixels.smk"
+    include: "rules/flow.smk"
     include: "rules/objects.smk"
     include: "rules/qc.smk"
     include: "rules/classify.smk"

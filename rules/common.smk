@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from lineageflow import config as lf_config
+from lineageflow import flow as lf_flow
 from lineageflow import groundtruth as lf_groundtruth
 from lineageflow import inputs as lf_inputs
 from lineageflow import outlock as lf_outlock
@@ -21,6 +22,9 @@ def _resolve_run(cfg):
         valid = lf_config.validate_config(cfg, lf_config.load_schema(workflow.source_path("../config/schema.yaml")))
         lf_solvers.check_requested(valid["tracking"]["solver"])
         run = lf_inputs.resolve(valid)
+        if valid["flow"]["enabled"]:
+            lf_flow.FlowConfig.from_config(valid["flow"])
+            lf_flow.check_movie(run.n_frames)
         chunks = frame_chunks(run.n_frames, valid["frames_per_job"])
         windows = time_windows(run.n_frames, valid["window_size"], valid["overlap"])
         note = plan_note(run.n_frames, valid["window_size"], valid["overlap"])
@@ -91,6 +95,15 @@ class Sequence:
     def chunk_raw_input(self, wildcards):
         """The raw files of the chunk's own frames, so that editing a frame reruns only its chunk."""
         return self._files(range(*self.chunks[wildcards.chunk]))
+
+    def chunk_raw_input_and_next(self, wildcards):
+        """The raw files of the chunk's frames and of the frame after it (flow looks one frame ahead)."""
+        t0, t1 = self.chunks[wildcards.chunk]
+        return self._files(range(t0, min(t1 + 1, self.n_frames)))
+
+    def flow_input(self, wildcards):
+        """The chunk's flow fields when config key flow.enabled is true, else nothing."""
+        return [self.path(f"flow/{wildcards.chunk}.h5")] if config["flow"]["enabled"] else []
 
     def next_chunk_table(self, wildcards):
         """The chunk after this one (division features look one frame ahead); [] for the last chunk."""

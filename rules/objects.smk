@@ -74,6 +74,7 @@ for seq in SEQUENCES:
         input:
             raw=seq.chunk_raw_input,
             labels=seq.path("objects/labels/{chunk}.h5"),
+            flow=seq.flow_input,  # config key flow.enabled: each object's displacement to the next frame
         output:
             seq.path("objects/features/{chunk}.parquet"),
         wildcard_constraints:

@@ -6,7 +6,7 @@ import warnings
 import pandas as pd
 from _helpers import run
 
-from lineageflow import features
+from lineageflow import features, flow
 from lineageflow.io import open_movie, read_chunk, recorded_path, write_table
 from lineageflow.progress import progress
 
@@ -28,6 +28,9 @@ def main(smk):
         tables.append(features.object_features(lab, image, frame=t, voxel_size=smk.params.voxel_size,
                                                source=f"{smk.input.labels} frame {t}"))
     table = pd.concat(tables, ignore_index=True)
+    if smk.input.flow:  # config key flow.enabled: each object's displacement to the next frame, for linking
+        fields, grid, f0 = flow.read_flow_chunk(smk.input.flow[0], spatial_shape=movie.spatial_shape)
+        table[flow.FLOW_COLUMNS] = flow.object_flow(table, fields, grid, f0)
     meta = {"movie": recorded_path(raw["path"], smk.params.out), "dataset": raw["dataset"], "n_frames": movie.n_frames,
             "spatial_shape": list(movie.spatial_shape), "voxel_size": list(smk.params.voxel_size),
             "frames": [t0, t0 + len(labels)]}

@@ -15,6 +15,8 @@ from scipy.spatial import cKDTree
 from .errors import ConfigError
 
 POSITION = ["pos_z", "pos_y", "pos_x"]
+# each object's displacement to the next frame (physical units), sampled from the flow field (config key flow)
+FLOW_COLUMNS = ["flow_z", "flow_y", "flow_x"]
 EDGE_COLUMNS = ["frame", "label_src", "label_dst", "distance", "frame_dst"]
 # how links are ordered and identified: gap links (frame_dst > frame + 1) share (frame, label_src, label_dst)
 # with consecutive ones
@@ -31,6 +33,15 @@ def dst_frame(edges: pd.DataFrame) -> np.ndarray:
 def with_dst_frame(edges: pd.DataFrame) -> pd.DataFrame:
     """``edges`` with a ``frame_dst`` column (``frame + 1`` where it had none)."""
     return edges if "frame_dst" in edges.columns else edges.assign(frame_dst=dst_frame(edges))
+
+
+def advected_positions(table: pd.DataFrame, steps: int = 1) -> np.ndarray:
+    """Object positions (n, 3) moved ``steps`` frames along their flow (columns :data:`FLOW_COLUMNS`, written by
+    objects_features when config key flow.enabled is true); the positions themselves without those columns."""
+    pos = table[POSITION].to_numpy(float)
+    if not set(FLOW_COLUMNS) <= set(table.columns):
+        return pos
+    return pos + steps * table[FLOW_COLUMNS].to_numpy(float)
 
 
 def _pairs(a: np.ndarray, b: np.ndarray, k: int, max_distance: float) -> list[tuple[int, int]]:
@@ -78,7 +89,8 @@ def candidate_links(table: pd.DataFrame, *, k: int = 3, max_distance: float = 50
 
     An edge is a candidate when the target is among the source's k nearest objects in its frame or the source is
     among the target's k nearest (so a cell is never left without its obvious predecessor). A link over g frames
-    may be g · ``max_distance`` long.
+    may be g · ``max_distance`` long. With flow columns, sources are moved along their flow first, and
+    ``distance`` is measured from there (what the transition and gap terms pay).
     """
     if k < 1:
         raise ConfigError(f"config key 'tracking.k_neighbours' = {k}; it must be at least 1")
@@ -94,7 +106,7 @@ def candidate_links(table: pd.DataFrame, *, k: int = 3, max_distance: float = 50
             dst = by_frame.get(t + g)
             if dst is None or src.empty or dst.empty:
                 continue
-            a = src[POSITION].to_numpy(float)
+            a = advected_positions(src, g)  # along the flow, when there is one: a gap extrapolates it
             b = dst[POSITION].to_numpy(float)
             pairs = _pairs(a, b, k, max_distance * g)
             if not pairs:

@@ -32,6 +32,7 @@ from scipy.spatial import cKDTree
 from sklearn.ensemble import RandomForestClassifier
 
 from .atomic import atomic_path
+from .candidates import advected_positions
 from .errors import ConfigError, InputError
 
 __all__ = [
@@ -169,14 +170,15 @@ def division_features(
     """Division features (DIVISION_FEATURES) of every object of frame t, indexed (frame, label) like ``table_t``.
 
     ``table_t1``: the objects of frame t+1; None (or empty) for the movie's last frame, which gives every object
-    the "no child" values. Children = the two nearest objects of t+1 (physical positions) within max_distance.
+    the "no child" values. Children = the two nearest objects of t+1 (physical positions) within max_distance of
+    the parent, moved along the flow when the table has flow columns.
     """
     md = _check_max_distance(max_distance)
     if len(table_t) and table_t["frame"].nunique() > 1:
         raise InputError(f"division_features takes one frame's objects, got frames {sorted(table_t['frame'].unique())}")
     t = _sorted(table_t)
     n = len(t)
-    p_pos = t[_POS].to_numpy(float)
+    p_pos = advected_positions(t)  # where the parent would be in t+1 along the flow (config key flow), else itself
     missing_d = 2.0 * md
     dist = np.full((n, 2), np.inf)
     child = np.zeros((n, 2), dtype=np.int64)

@@ -1,0 +1,321 @@
+"""Flow fields between consecutive frames, for linking highly motile cells (as ultrack's motile-cell tutorial does):
+a dense displacement field per frame pair t → t+1 on a coarse grid, in physical units, so that each object can be
+moved by the flow before the k-nearest candidate search and the distance terms.
+
+Estimation on block-averaged, per-frame normalised images: a global shift by phase correlation, refined by phase
+correlation of overlapping tiles at halving sizes (each on the second frame warped by the field so far, so large
+coherent motion — drift, rotation, shear — is found coarse to fine), then a TV-L1 optical flow residual
+(scikit-image) for what varies within the smallest tiles. z is block-averaged only as far as the voxel is
+anisotropic, so a short z axis keeps its slices.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import h5py
+import numpy as np
+from scipy import ndimage as ndi
+from skimage.registration import optical_flow_tvl1, phase_cross_correlation
+from skimage.filters import window
+from skimage.transform import downscale_local_mean, warp_polar
+
+from .atomic import atomic_path
+from .candidates import FLOW_COLUMNS, POSITION, advected_positions  # noqa: F401 (re-exported)
+from .errors import ConfigError, InputError
+
+_POS = POSITION
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """Config section ``flow`` (defaults in config/schema.yaml)."""
+
+    enabled: bool = False
+    downscale: int = 4  # block size in y and x (pixels) of the grid the flow is estimated and stored on
+    min_tile: int = 16  # smallest phase-correlation tile, in grid points
+    tvl1: bool = True  # refine within the smallest tiles by TV-L1 optical flow
+
+    @classmethod
+    def from_config(cls, section: dict | None) -> "FlowConfig":
+        section = dict(section or {})
+        unknown = set(section) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"config key 'flow' has unknown key(s) {sorted(unknown)}")
+        cfg = cls(**section)
+        if not (isinstance(cfg.downscale, (int, np.integer)) and cfg.downscale >= 1):
+            raise ConfigError(f"config key 'flow.downscale' = {cfg.downscale!r}; it must be an integer >= 1")
+        if not (isinstance(cfg.min_tile, (int, np.integer)) and cfg.min_tile >= 4):
+            raise ConfigError(f"config key 'flow.min_tile' = {cfg.min_tile!r}; it must be an integer >= 4")
+        return cfg
+
+
+def check_movie(n_frames: int) -> None:
+    """Flow needs at least one frame pair."""
+    if n_frames < 2:
+        raise ConfigError(f"config key 'flow.enabled' is true but the movie has {n_frames} frame(s): a flow field "
+                          "needs two frames at least; set flow.enabled: false")
+
+
+def grid_factors(voxel_size, ndim: int, downscale: int) -> tuple[int, int, int]:
+    """Block sizes (z, y, x): ``downscale`` in y and x; in z only as far as that brings the z spacing towards the
+    y/x spacing of the grid (1 for 2D and for a coarse z), so a short, anisotropic z axis is not collapsed."""
+    if ndim == 2:
+        return 1, downscale, downscale
+    vz, vy = float(voxel_size[0]), float(voxel_size[1])
+    return max(1, int(np.floor(downscale * vy / vz))), downscale, downscale
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The coarse grid of a movie: ``factors`` pixels per grid point along (z, y, x), ``shape`` grid points,
+    ``voxel_size`` of the movie (z, y, x). Grid point i lies at the centre of its block."""
+
+    factors: tuple[int, int, int]
+    shape: tuple[int, int, int]
+    voxel_size: tuple[float, float, float]
+
+    @classmethod
+    def of(cls, spatial_shape, voxel_size, downscale: int) -> "Grid":
+        ndim = len(spatial_shape)
+        shape3 = (1, *spatial_shape) if ndim == 2 else tuple(spatial_shape)
+        vs3 = (1.0, *map(float, voxel_size[-2:])) if ndim == 2 else tuple(map(float, voxel_size))
+        f = grid_factors(vs3, ndim, downscale)
+        return cls(f, tuple(int(-(-s // k)) for s, k in zip(shape3, f)), vs3)
+
+    @property
+    def spacing(self) -> np.ndarray:
+        """Physical distance between grid points along (z, y, x)."""
+        return np.asarray(self.factors, float) * np.asarray(self.voxel_size)
+
+    @property
+    def origin(self) -> np.ndarray:
+        """Physical position of grid point 0."""
+        return (np.asarray(self.factors, float) - 1) / 2 * np.asarray(self.voxel_size)
+
+    def to_grid(self, positions: np.ndarray) -> np.ndarray:
+        """Physical (n, 3) positions → fractional grid coordinates (n, 3)."""
+        return (np.asarray(positions, float) - self.origin) / self.spacing
+
+
+def _coarse(image: np.ndarray, grid: Grid) -> np.ndarray:
+    """Block mean on the grid, normalised to [0, 1] between the 1st and 99.8th percentile (per frame, so bleaching
+    does not read as motion)."""
+    img = np.asarray(image, np.float32)
+    img = img[None] if img.ndim == 2 else img
+    small = downscale_local_mean(img, grid.factors).astype(np.float32)
+    lo, hi = np.percentile(small, [1.0, 99.8])
+    return np.clip((small - lo) / max(float(hi - lo), 1e-6), 0.0, 1.0)
+
+
+def _warp(image: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """image(x + u(x)) for a displacement ``u`` (3, *shape) in grid points: the second frame moved back onto the
+    first."""
+    coords = np.indices(image.shape, dtype=np.float32) + u
+    return ndi.map_coordinates(image, coords, order=1, mode="constant", cval=0.0).astype(np.float32)  # 0 = background
+
+
+def _shift(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """Displacement (grid points, z y x) of the content of ``a`` found in ``b``; None where either has no signal."""
+    if a.std() < 0.02 or b.std() < 0.02:
+        return None
+    axes = [i for i in range(3) if a.shape[i] > 1]  # phase correlation only along axes longer than 1
+    aa, bb = a.squeeze(), b.squeeze()
+    if aa.ndim == 0:
+        return None
+    # no taper: the background is ~0 after normalisation, and a taper biases large shifts towards 0
+    shift, _, _ = phase_cross_correlation(aa, bb, upsample_factor=4, normalization=None)
+    out = np.zeros(3)
+    out[axes] = -np.asarray(shift, float)
+    return out
+
+
+def _tile_starts(n: int, size: int) -> np.ndarray:
+    """Tile start indices along one axis: overlapping by half, the last tile ending at the border."""
+    if n <= size:
+        return np.array([0])
+    step = max(1, size // 2)
+    starts = np.arange(0, n - size + 1, step)
+    return np.unique(np.append(starts, n - size))
+
+
+def _tile_level(a: np.ndarray, b: np.ndarray, u: np.ndarray, size: int) -> np.ndarray:
+    """Residual displacement from tiles of ``size`` (y, x; z whole unless long), interpolated to every grid point."""
+    bw = _warp(b, u)
+    sizes = [a.shape[0] if a.shape[0] < 2 * size else size, size, size]
+    starts = [_tile_starts(n, s) for n, s in zip(a.shape, sizes)]
+    res = np.full((len(starts[0]), len(starts[1]), len(starts[2]), 3), np.nan)
+    for i, z0 in enumerate(starts[0]):
+        for j, y0 in enumerate(starts[1]):
+            for k, x0 in enumerate(starts[2]):
+                sl = (slice(z0, z0 + sizes[0]), slice(y0, y0 + sizes[1]), slice(x0, x0 + sizes[2]))
+                r = _shift(a[sl], bw[sl])
+                if r is not None and np.all(np.abs(r) <= np.asarray(a[sl].shape) / 3):
+                    res[i, j, k] = r
+    # a tile without signal, or whose shift disagrees with its neighbours, keeps the coarser estimate
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neighbourhoods
+        med = np.stack([ndi.generic_filter(res[..., c], np.nanmedian, size=3, mode="nearest") for c in range(3)],
+                       axis=-1)
+    med = np.where(np.isnan(med), 0.0, med)
+    bad = np.isnan(res).any(axis=-1, keepdims=True) | (np.abs(res - med) > size / 6).any(axis=-1, keepdims=True)
+    res = np.where(bad, med, res)
+    # grid point → fractional tile index, tile centres at start + size/2
+    coords = []
+    for ax in range(3):
+        centres = starts[ax] + sizes[ax] / 2 - 0.5
+        idx = np.interp(np.arange(a.shape[ax]), centres, np.arange(len(centres))) if len(centres) > 1 else \
+            np.zeros(a.shape[ax])
+        coords.append(idx)
+    mesh = np.meshgrid(*coords, indexing="ij")
+    return np.stack([ndi.map_coordinates(res[..., c], mesh, order=1, mode="nearest") for c in range(3)])
+
+
+def _rotation_angle(a: np.ndarray, b: np.ndarray) -> float:
+    """Angle (radians, y/x plane) by which ``b`` is rotated against ``a``, up to sign: phase correlation of the
+    log-polar resampled Fourier magnitudes, which do not depend on translation."""
+    mags = []
+    for img in (a.max(axis=0), b.max(axis=0)):
+        img = (img - img.mean()) * window("hann", img.shape)
+        mags.append(np.abs(np.fft.fftshift(np.fft.fft2(img))))
+    n = max(a.shape[1:])
+    polar = [warp_polar(m, radius=n // 4, output_shape=(360, n), scaling="log", order=1)[:180] for m in mags]
+    shift, _, _ = phase_cross_correlation(polar[0], polar[1], upsample_factor=10, normalization=None)
+    return float(np.deg2rad(shift[0]))
+
+
+def _rotation_field(shape, angle: float) -> np.ndarray:
+    """Displacement (3, *shape) of a rotation by ``angle`` about the centre of the y/x plane (grid points)."""
+    _, y, x = np.indices(shape, dtype=np.float64)
+    cy, cx = (shape[1] - 1) / 2, (shape[2] - 1) / 2
+    c, s = np.cos(angle), np.sin(angle)
+    dy, dx = y - cy, x - cx
+    return np.stack([np.zeros(shape), c * dy - s * dx - dy, s * dy + c * dx - dx]).astype(np.float32)
+
+
+def _global(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The global motion (3, *shape): a translation, or a rotation about any point (rotation about the centre plus
+    a translation) when that matches the frames better."""
+    best, best_err = np.zeros((3, *a.shape), np.float32), float(np.mean((a - b) ** 2))
+    angles = [0.0]
+    if min(a.shape[1:]) >= 16:
+        angle = _rotation_angle(a, b)
+        if abs(angle) > np.deg2rad(0.5):
+            angles += [angle, -angle]  # the sign convention is settled by the match below
+    for angle in angles:
+        u = _rotation_field(a.shape, angle) if angle else np.zeros((3, *a.shape), np.float32)
+        g = _shift(a, _warp(b, u))
+        if g is not None:
+            u = u + g.astype(np.float32)[:, None, None, None]
+        err = float(np.mean((a - _warp(b, u)) ** 2))
+        if err < best_err:
+            best, best_err = u, err
+    return best
+
+
+def estimate_flow(frame_a: np.ndarray, frame_b: np.ndarray, grid: Grid, *, min_tile: int = 16,
+                  tvl1: bool = True) -> np.ndarray:
+    """Displacement field (3, *grid.shape) in physical units (z, y, x) carrying frame_a's content to frame_b."""
+    a, b = _coarse(frame_a, grid), _coarse(frame_b, grid)
+    if a.shape != tuple(grid.shape) or b.shape != a.shape:
+        raise InputError(f"flow: frames of shape {frame_a.shape} / {frame_b.shape} do not match the grid {grid.shape}")
+    u = _global(a, b)
+    size = 1 << int(np.floor(np.log2(max(min(a.shape[1:]) // 2, 1))))
+    while size >= min_tile:
+        for _ in range(2):  # twice: the second pass sees the tiles already moved by the first
+            u += _tile_level(a, b, u, size).astype(np.float32)
+        size //= 2
+    if tvl1:
+        bw = _warp(b, u)
+        moving = [i for i in range(3) if a.shape[i] > 1]
+        r = optical_flow_tvl1(a.squeeze(), bw.squeeze(), attachment=10.0, num_warp=3, num_iter=10)
+        res = np.zeros_like(u)
+        res[moving] = np.clip(r, -min_tile / 4, min_tile / 4).reshape(len(moving), *a.shape)
+        u += res
+    return (u * grid.spacing[:, None, None, None].astype(np.float32)).astype(np.float32)
+
+
+def sample(field: np.ndarray, grid: Grid, positions: np.ndarray) -> np.ndarray:
+    """The field (3, *grid.shape) at physical positions (n, 3), linearly interpolated; (n, 3) physical."""
+    positions = np.asarray(positions, float).reshape(-1, 3)
+    if not len(positions):
+        return np.zeros((0, 3))
+    coords = grid.to_grid(positions).T
+    return np.stack([ndi.map_coordinates(field[c].astype(np.float64), coords, order=1, mode="nearest")
+                     for c in range(3)], axis=1)
+
+
+def advect(field: np.ndarray, grid: Grid, positions: np.ndarray, steps: int = 1) -> np.ndarray:
+    """Positions carried ``steps`` times through the same field (for trajectories in the report)."""
+    pos = np.asarray(positions, float).reshape(-1, 3).copy()
+    for _ in range(steps):
+        pos += sample(field, grid, pos)
+    return pos
+
+
+# ---------------------------------------------------------------- chunk files
+
+
+def write_flow_chunk(path, fields: np.ndarray, grid: Grid, *, t0: int, n_frames: int) -> None:
+    """Write the fields (n_pairs, 3, *grid.shape) of frame pairs t0+i → t0+i+1 (HDF5 dataset ``flow``)."""
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            ds = f.create_dataset("flow", data=np.asarray(fields, np.float32).reshape(-1, 3, *grid.shape),
+                                  compression="gzip", compression_opts=1, track_times=False,
+                                  chunks=(1, 3, *grid.shape))
+            ds.attrs["t0"] = int(t0)
+            ds.attrs["n_frames"] = int(n_frames)
+            ds.attrs["factors"] = np.asarray(grid.factors, np.int64)
+            ds.attrs["voxel_size"] = np.asarray(grid.voxel_size, float)
+            ds.attrs["spacing"] = grid.spacing
+            ds.attrs["origin"] = grid.origin
+            ds.attrs["units"] = "physical (voxel_size units), axes z y x"
+
+
+def read_flow_chunk(path, spatial_shape=None) -> tuple[np.ndarray, Grid, int]:
+    """(fields, grid, t0) of a flow chunk; checks that its grid covers a movie of ``spatial_shape`` and that every
+    value is finite."""
+    try:
+        with h5py.File(path, "r") as f:
+            ds = f["flow"]
+            fields, t0 = ds[()], int(ds.attrs["t0"])
+            stored = Grid(tuple(int(v) for v in ds.attrs["factors"]), tuple(int(v) for v in fields.shape[2:]),
+                          tuple(float(v) for v in ds.attrs["voxel_size"]))
+    except (OSError, KeyError) as exc:
+        raise InputError(f"{path}: not a lineageflow flow chunk: {exc}") from exc
+    if fields.ndim != 5 or fields.shape[1] != 3:
+        raise InputError(f"{path}: flow of shape {fields.shape}; expected (pairs, 3, z, y, x)")
+    if spatial_shape is not None:
+        shape3 = (1, *spatial_shape) if len(spatial_shape) == 2 else tuple(spatial_shape)
+        expected = tuple(int(-(-s // k)) for s, k in zip(shape3, stored.factors))
+        if stored.shape != expected:
+            raise InputError(f"{path}: flow grid {stored.shape} (blocks {stored.factors}) does not match the movie's "
+                             f"frames {tuple(spatial_shape)}, which need a grid {expected}: the flow was estimated on "
+                             "another movie; delete it to re-estimate")
+    bad = ~np.isfinite(fields)
+    if bad.any():
+        pair = int(np.argwhere(bad)[0][0])
+        raise InputError(f"{path}: {int(bad.sum())} NaN or infinite flow value(s), first in the pair of frames "
+                         f"{t0 + pair} → {t0 + pair + 1}")
+    return fields, stored, t0
+
+
+def object_flow(table, fields: np.ndarray, grid: Grid, t0: int) -> np.ndarray:
+    """Each object's displacement to the next frame (n, 3), the flow sampled at its position; 0 for objects of
+    frames without a next frame in ``fields``."""
+    out = np.zeros((len(table), 3))
+    frames = table["frame"].to_numpy(np.int64)
+    pos = table[_POS].to_numpy(float)
+    for i in range(len(fields)):
+        sel = frames == t0 + i
+        if sel.any():
+            out[sel] = sample(fields[i], grid, pos[sel])
+    return out
+
+
+def magnitude_summary(fields: np.ndarray, t0: int) -> list[dict]:
+    """Per frame pair: mean and max displacement magnitude (physical units) over the grid."""
+    mag = np.linalg.norm(np.asarray(fields, float), axis=1)
+    return [{"frame": t0 + i, "mean_displacement": float(m.mean()), "max_displacement": float(m.max())}
+            for i, m in enumerate(mag)]
