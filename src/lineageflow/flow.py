@@ -140,6 +140,17 @@ def _tile_starts(n: int, size: int) -> np.ndarray:
     return np.unique(np.append(starts, n - size))
 
 
+def _neighbour_median(res: np.ndarray) -> np.ndarray:
+    """Median over each tile's 3×3×3 neighbourhood (edges replicated), ignoring NaN; 0 where all are NaN."""
+    pad = np.pad(res, ((1, 1), (1, 1), (1, 1), (0, 0)), mode="edge")
+    nz, ny, nx = res.shape[:3]
+    stack = np.stack([pad[i:i + nz, j:j + ny, k:k + nx] for i in range(3) for j in range(3) for k in range(3)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neighbourhoods
+        med = np.nanmedian(stack, axis=0)
+    return np.where(np.isnan(med), 0.0, med)
+
+
 def _tile_level(a: np.ndarray, b: np.ndarray, u: np.ndarray, size: int) -> np.ndarray:
     """Residual displacement from tiles of ``size`` (y, x; z whole unless long), interpolated to every grid point."""
     bw = _warp(b, u)
@@ -154,11 +165,7 @@ def _tile_level(a: np.ndarray, b: np.ndarray, u: np.ndarray, size: int) -> np.nd
                 if r is not None and np.all(np.abs(r) <= np.asarray(a[sl].shape) / 3):
                     res[i, j, k] = r
     # a tile without signal, or whose shift disagrees with its neighbours, keeps the coarser estimate
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neighbourhoods
-        med = np.stack([ndi.generic_filter(res[..., c], np.nanmedian, size=3, mode="nearest") for c in range(3)],
-                       axis=-1)
-    med = np.where(np.isnan(med), 0.0, med)
+    med = _neighbour_median(res)
     bad = np.isnan(res).any(axis=-1, keepdims=True) | (np.abs(res - med) > size / 6).any(axis=-1, keepdims=True)
     res = np.where(bad, med, res)
     # grid point → fractional tile index, tile centres at start + size/2
@@ -223,7 +230,7 @@ def estimate_flow(frame_a: np.ndarray, frame_b: np.ndarray, grid: Grid, *, min_t
     u = _global(a, b)
     size = 1 << int(np.floor(np.log2(max(min(a.shape[1:]) // 2, 1))))
     while size >= min_tile:
-        for _ in range(2):  # twice: the second pass sees the tiles already moved by the first
+        for _ in range(2):  # a second pass sees the tiles already moved by the first
             u += _tile_level(a, b, u, size).astype(np.float32)
         size //= 2
     if tvl1:
