@@ -342,16 +342,26 @@ def report_inputs(wildcards):
         return {"metrics": f"{OUT}/eval/metrics.json", "solution": f"{OUT}/track/solution.json",
                 "lineage": f"{OUT}/track/lineage_nodes.parquet", "tracks": f"{OUT}/track/tracks.csv",
                 "ctc": f"{OUT}/ctc", "raw": raw_input(), "qc": f"{OUT}/qc/summary.json",
-                "qc_plot": f"{OUT}/qc/qc.png"}
+                "qc_plot": f"{OUT}/qc/qc.png",
+                **({"flow": INPUT.chunk_paths("flow/{chunk}.h5")} if config["flow"]["enabled"] else {})}
     return {"runs": [f"{d['out']}/benchmark_run.json" for d in REPORT_DATASETS.values()]}
 
 
+def _report_flow(d):
+    """The report's flow section reads a dataset's flow files when its run estimated them (config key flow.enabled)."""
+    cfg = d.get("config") or config
+    return {"frames_per_job": cfg["frames_per_job"]} if cfg["flow"]["enabled"] else None
+
+
 def report_pngs(kind):
+    if kind == "flow":  # only the datasets with flow
+        return [f"{REPORT_DIR}/flow_{name}.png" for name, d in REPORT_DATASETS.items() if _report_flow(d)]
     return [f"{REPORT_DIR}/{kind}_{name}.png" for name in REPORT_DATASETS]
 
 
 def report_params():
-    return [{k: d[k] for k in ("name", "out", "raw")} for d in REPORT_DATASETS.values()]
+    return [{**{k: d[k] for k in ("name", "out", "raw")}, **({"flow": _report_flow(d)} if _report_flow(d) else {})}
+            for d in REPORT_DATASETS.values()]
 
 
 def benchmark_dataset_config(wildcards):

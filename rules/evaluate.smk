@@ -1,4 +1,6 @@
 # Evaluation against ground truth with traccuracy (CTC TRA/DET/LNK, division precision/recall/F1).
+# With config key export.first_frame_labels the CTC export holds only the selected lineages, so both scores are of
+# those lineages (sparse ground truth follows only them).
 
 
 rule evaluate_tracking:
@@ -32,6 +34,7 @@ rule evaluate_default_weights:
         labels=expand(f"{OUT}/objects/labels/{{chunk}}.h5", chunk=CHUNKS),
         raw=raw_input(),
         gt=gt_input(RUN.eval_gt) if RUN.eval_gt else [],
+        reference=FIRST_FRAME_LABELS or [],
     output:
         ctc=directory(f"{OUT}/compare/default_weights/ctc"),
         metrics=f"{OUT}/eval/metrics_default_weights.json",
@@ -45,6 +48,7 @@ rule evaluate_default_weights:
         seed=config["classify"]["seed"],
         raw=raw_params(),
         gt=RUN.eval_gt,
+        first_frame_labels=FIRST_FRAME_LABELS,  # scored on the same selected lineages as the run (export.smk)
     threads: config["threads"]
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,

@@ -3,12 +3,56 @@
 # layer (tracks.csv + graph.json + layer.json) and ilastik's tracking and divisions tables.
 # Config key `exports` selects which ones rule all makes (export_outputs() in common.smk); any of them can be
 # asked for by its output path.
+# Config key `export.first_frame_labels` (sparse ground truth): rule export_selection keeps only the lineages of
+# the objects of frame 0 that a reference label image marks, and every export (and so the evaluation, which scores
+# the CTC export) reads those tables instead of the tracked lineage.
+
+FIRST_FRAME_LABELS = config["export"]["first_frame_labels"]
+if FIRST_FRAME_LABELS and workflow.is_main_process:  # a bad reference image stops the run before any job
+    from lineageflow.export.selection import read_reference as _read_reference
+
+    try:
+        _read_reference(FIRST_FRAME_LABELS, RUN.spatial_shape)
+    except LineageflowError as exc:
+        _where = f"{config['movie_of']}: " if config.get("movie_of") else ""  # a movie of a movies table
+        sys.stderr.write(f"lineageflow: {_where}{exc}\n")
+        sys.exit(1)
+
+
+def export_lineage(kind):
+    """The lineage table (nodes or tracks) the exports read: the tracked lineage, or its selected lineages."""
+    if FIRST_FRAME_LABELS:
+        return getattr(rules.export_selection.output, kind)
+    return getattr(rules.track_lineage.output, kind)
+
+
+rule export_selection:
+    input:
+        nodes=rules.track_lineage.output.nodes,
+        tracks=rules.track_lineage.output.tracks,
+        labels=rules.track_mergers.output.labels,
+        reference=FIRST_FRAME_LABELS or [],
+    output:
+        nodes=f"{OUT}/export/lineage_nodes.parquet",
+        tracks=f"{OUT}/export/tracks.csv",
+        summary=f"{OUT}/export/selection.json",
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=lambda wc, attempt: 20 * attempt,
+    log:
+        f"{OUT}/logs/export_selection.log",
+    benchmark:
+        f"{OUT}/benchmarks/export_selection.tsv"
+    conda:
+        "../envs/lineageflow.yaml"
+    script:
+        "../scripts/export_selection.py"
 
 
 rule export_ctc:
     input:
-        nodes=rules.track_lineage.output.nodes,
-        tracks=rules.track_lineage.output.tracks,
+        nodes=export_lineage("nodes"),
+        tracks=export_lineage("tracks"),
         labels=rules.track_mergers.output.labels,
     output:
         directory(f"{OUT}/ctc"),
@@ -29,8 +73,8 @@ rule export_ctc:
 
 rule export_mamut:
     input:
-        nodes=rules.track_lineage.output.nodes,
-        tracks=rules.track_lineage.output.tracks,
+        nodes=export_lineage("nodes"),
+        tracks=export_lineage("tracks"),
         raw=raw_input(),
     output:
         directory(f"{OUT}/mamut"),
@@ -53,7 +97,7 @@ rule export_mamut:
 
 rule export_csv:
     input:
-        nodes=rules.track_lineage.output.nodes,
+        nodes=export_lineage("nodes"),
     output:
         f"{OUT}/csv/objects.csv",
     params:
@@ -73,8 +117,8 @@ rule export_csv:
 
 rule export_geff:
     input:
-        nodes=rules.track_lineage.output.nodes,
-        tracks=rules.track_lineage.output.tracks,
+        nodes=export_lineage("nodes"),
+        tracks=export_lineage("tracks"),
         labels=rules.track_mergers.output.labels,
     output:
         directory(f"{OUT}/geff/lineage.zarr"),
@@ -96,8 +140,8 @@ rule export_geff:
 
 rule export_napari:
     input:
-        nodes=rules.track_lineage.output.nodes,
-        tracks=rules.track_lineage.output.tracks,
+        nodes=export_lineage("nodes"),
+        tracks=export_lineage("tracks"),
     output:
         directory(f"{OUT}/napari"),
     params:
@@ -117,8 +161,8 @@ rule export_napari:
 
 rule export_ilastik:
     input:
-        nodes=rules.track_lineage.output.nodes,
-        tracks=rules.track_lineage.output.tracks,
+        nodes=export_lineage("nodes"),
+        tracks=export_lineage("tracks"),
     output:
         directory(f"{OUT}/ilastik"),
     params:

@@ -62,14 +62,21 @@ def report_inputs(wildcards):
     return {"runs": [path for m in MOVIES for path in movie_rule(m, "all").input]}
 
 
+def _report_flow(m):
+    """A movie's flow section reads its flow files when it estimated them (its config key flow.enabled)."""
+    return {"frames_per_job": m.config["frames_per_job"]} if m.config["flow"]["enabled"] else None
+
+
 def report_pngs(kind):
-    return [f"{REPORT_DIR}/{kind}_{_safe_name(m.name)}.png" for m in MOVIES]
+    movies = [m for m in MOVIES if _report_flow(m)] if kind == "flow" else MOVIES  # flow: the movies with flow
+    return [f"{REPORT_DIR}/{kind}_{_safe_name(m.name)}.png" for m in movies]
 
 
 def report_params():
     keys = ("dataset", "axes", "channel")
     return [{"name": _safe_name(m.name), "out": m.config["out"],
-             "raw": {"path": m.config["input"], **{k: m.config[k] for k in keys}}} for m in MOVIES]
+             "raw": {"path": m.config["input"], **{k: m.config[k] for k in keys}},
+             **({"flow": _report_flow(m)} if _report_flow(m) else {})} for m in MOVIES]
 
 
 include: "report.smk"

@@ -24,6 +24,9 @@ rule report_render:
         lineage=report(report_pngs("lineage"), caption="../report/lineage.rst", category="Lineage trees"),
         tracks=report(report_pngs("tracks"), caption="../report/tracks.rst", category="Tracks over the movie"),
         qc=report(report_pngs("qc"), caption="../report/qc.rst", category="Quality control"),
+        # runs with config key flow.enabled only: without flow the rule is as it was
+        **({"flow": report(report_pngs("flow"), caption="../report/flow.rst", category="Flow fields")}
+           if report_pngs("flow") else {}),
     params:
         datasets=report_params(),
         config=config,

@@ -24,7 +24,8 @@ def main(smk):
     tracking = {**p.tracking, "weights": list(learn.DEFAULT_WEIGHTS)}
     retrack.track_to_ctc(windows.tracking_nodes(table, probs), tracking, n_frames=p.n_frames,
                          window_size=p.window_size, overlap=p.overlap, labels_at=LabelChunks(smk.input.labels),
-                         voxel_size=p.voxel_size, seed=p.seed, raw_at=raw_at, out_dir=smk.output.ctc)
+                         voxel_size=p.voxel_size, seed=p.seed, raw_at=raw_at, out_dir=smk.output.ctc,
+                         first_frame_labels=p.first_frame_labels)
     metrics = evaluate_ctc(smk.output.ctc, p.gt)
     log.info("default weights: %s", {k: metrics[k] for k in ("TRA", "DET", "LNK", "division_f1") if k in metrics})
     for key in ("gt_dir", "pred_dir"):

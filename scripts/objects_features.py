@@ -31,6 +31,8 @@ def main(smk):
     if smk.input.flow:  # config key flow.enabled: each object's displacement to the next frame, for linking
         fields, grid, f0 = flow.read_flow_chunk(smk.input.flow[0], spatial_shape=movie.spatial_shape)
         table[flow.FLOW_COLUMNS] = flow.object_flow(table, fields, grid, f0)
+        table["border_distance_in"], table["border_distance_out"] = flow.border_distances_along_flow(
+            table, movie.spatial_shape, smk.params.voxel_size)
     meta = {"movie": recorded_path(raw["path"], smk.params.out), "dataset": raw["dataset"], "n_frames": movie.n_frames,
             "spatial_shape": list(movie.spatial_shape), "voxel_size": list(smk.params.voxel_size),
             "frames": [t0, t0 + len(labels)]}

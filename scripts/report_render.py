@@ -16,6 +16,7 @@ def main(smk):
                        time_memory_png=smk.output.time_memory, history_png=smk.output.history,
                        lineage_pngs=list(smk.output.lineage), tracks_pngs=list(smk.output.tracks),
                        qc_pngs=list(smk.output.qc), history_path=smk.params.history,
+                       flow_pngs=list(smk.output.get("flow", [])),  # runs with config key flow.enabled only
                        n_frames_shown=smk.params.frames,
                        workflow_dir=Path(smk.scriptdir).parent)  # for the workflow's git commit in the header
     for r in runs:

@@ -173,8 +173,8 @@ def _section(page: str, sid: str) -> str:
 def test_report_has_every_section_embedded_images_and_the_metrics(demo_report):
     page = (demo_report / "report" / "report.html").read_text()
     for sid, title in R.SECTIONS.items():
-        if sid == "weights":  # only for runs that learnt their tracking weights (tests/test_learn_workflow.py)
-            assert 'id="weights"' not in page
+        if sid in ("weights", "flow"):  # only for runs that learnt their tracking weights
+            assert f'id="{sid}"' not in page  # (tests/test_learn_workflow.py) or estimated flow (test_report_flow.py)
             continue
         assert title in _section(page, sid)
     # self-contained: no script, no external resource

@@ -18,8 +18,7 @@ import h5py
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.registration import optical_flow_tvl1, phase_cross_correlation
-from skimage.filters import window
-from skimage.transform import downscale_local_mean, warp_polar
+from skimage.transform import downscale_local_mean
 
 from .atomic import atomic_path
 from .candidates import FLOW_COLUMNS, POSITION, advected_positions  # noqa: F401 (re-exported)
@@ -151,45 +150,72 @@ def _neighbour_median(res: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(med), 0.0, med)
 
 
+def _tile_shifts(a: np.ndarray, b: np.ndarray, starts, sizes) -> np.ndarray:
+    """Phase-correlation shift (grid points, z y x) of every tile at once — batched FFTs of all tiles, the peak
+    refined by a parabola per axis; NaN for tiles without signal or with a shift beyond a third of the tile."""
+    def tiles(img):
+        view = np.lib.stride_tricks.sliding_window_view(img, sizes)
+        return view[np.ix_(starts[0], starts[1], starts[2])]
+
+    ta, tb = tiles(a), tiles(b)  # (nz, ny, nx, sz, sy, sx)
+    axes = (-3, -2, -1)
+    cc = np.fft.ifftn(np.fft.fftn(ta, axes=axes) * np.conj(np.fft.fftn(tb, axes=axes)), axes=axes).real
+    flat = cc.reshape(*cc.shape[:3], -1)
+    peak = np.stack(np.unravel_index(flat.argmax(axis=-1), sizes), axis=-1)  # (nz, ny, nx, 3)
+    shift = np.zeros(peak.shape)
+    grid_idx = np.indices(cc.shape[:3])
+    for ax in range(3):
+        n = sizes[ax]
+        if n < 3:
+            continue
+        at = [grid_idx[0], grid_idx[1], grid_idx[2], peak[..., 0], peak[..., 1], peak[..., 2]]
+        centre = cc[tuple(at)]
+        at[3 + ax] = (peak[..., ax] - 1) % n
+        lo = cc[tuple(at)]
+        at[3 + ax] = (peak[..., ax] + 1) % n
+        hi = cc[tuple(at)]
+        den = lo - 2 * centre + hi
+        sub = np.where(den < 0, 0.5 * (lo - hi) / np.where(den < 0, den, -1.0), 0.0)
+        p = peak[..., ax] + np.clip(sub, -0.5, 0.5)
+        shift[..., ax] = np.where(p > n / 2, p - n, p)
+    # cc peaks at a − b's offset: the content of a is found in b at −shift
+    res = -shift
+    signal = (ta.std(axis=axes) >= 0.02) & (tb.std(axis=axes) >= 0.02)
+    ok = signal & (np.abs(res) <= np.asarray(sizes) / 3).all(axis=-1)
+    return np.where(ok[..., None], res, np.nan)
+
+
 def _tile_level(a: np.ndarray, b: np.ndarray, u: np.ndarray, size: int) -> np.ndarray:
     """Residual displacement from tiles of ``size`` (y, x; z whole unless long), interpolated to every grid point."""
     bw = _warp(b, u)
     sizes = [a.shape[0] if a.shape[0] < 2 * size else size, size, size]
     starts = [_tile_starts(n, s) for n, s in zip(a.shape, sizes)]
-    res = np.full((len(starts[0]), len(starts[1]), len(starts[2]), 3), np.nan)
-    for i, z0 in enumerate(starts[0]):
-        for j, y0 in enumerate(starts[1]):
-            for k, x0 in enumerate(starts[2]):
-                sl = (slice(z0, z0 + sizes[0]), slice(y0, y0 + sizes[1]), slice(x0, x0 + sizes[2]))
-                r = _shift(a[sl], bw[sl])
-                if r is not None and np.all(np.abs(r) <= np.asarray(a[sl].shape) / 3):
-                    res[i, j, k] = r
+    res = _tile_shifts(a, bw, starts, sizes)
     # a tile without signal, or whose shift disagrees with its neighbours, keeps the coarser estimate
     med = _neighbour_median(res)
     bad = np.isnan(res).any(axis=-1, keepdims=True) | (np.abs(res - med) > size / 6).any(axis=-1, keepdims=True)
     res = np.where(bad, med, res)
-    # grid point → fractional tile index, tile centres at start + size/2
-    coords = []
+    # linear interpolation between tile centres (start + size/2), separable: one small matrix per axis
+    out = res
     for ax in range(3):
         centres = starts[ax] + sizes[ax] / 2 - 0.5
-        idx = np.interp(np.arange(a.shape[ax]), centres, np.arange(len(centres))) if len(centres) > 1 else \
-            np.zeros(a.shape[ax])
-        coords.append(idx)
-    mesh = np.meshgrid(*coords, indexing="ij")
-    return np.stack([ndi.map_coordinates(res[..., c], mesh, order=1, mode="nearest") for c in range(3)])
+        out = np.moveaxis(np.tensordot(_interp_matrix(a.shape[ax], centres), out, axes=(1, ax)), 0, ax)
+    return np.moveaxis(out, -1, 0)
 
 
-def _rotation_angle(a: np.ndarray, b: np.ndarray) -> float:
-    """Angle (radians, y/x plane) by which ``b`` is rotated against ``a``, up to sign: phase correlation of the
-    log-polar resampled Fourier magnitudes, which do not depend on translation."""
-    mags = []
-    for img in (a.max(axis=0), b.max(axis=0)):
-        img = (img - img.mean()) * window("hann", img.shape)
-        mags.append(np.abs(np.fft.fftshift(np.fft.fft2(img))))
-    n = max(a.shape[1:])
-    polar = [warp_polar(m, radius=n // 4, output_shape=(360, n), scaling="log", order=1)[:180] for m in mags]
-    shift, _, _ = phase_cross_correlation(polar[0], polar[1], upsample_factor=10, normalization=None)
-    return float(np.deg2rad(shift[0]))
+def _interp_matrix(n: int, centres: np.ndarray) -> np.ndarray:
+    """(n, len(centres)) weights of linear interpolation at 0..n-1 between values at ``centres`` (held flat
+    outside them)."""
+    w = np.zeros((n, len(centres)))
+    if len(centres) == 1:
+        w[:, 0] = 1.0
+        return w
+    x = np.clip(np.arange(n, dtype=float), centres[0], centres[-1])
+    i = np.clip(np.searchsorted(centres, x, side="right") - 1, 0, len(centres) - 2)
+    f = (x - centres[i]) / (centres[i + 1] - centres[i])
+    w[np.arange(n), i] = 1.0 - f
+    w[np.arange(n), i + 1] += f
+    return w
 
 
 def _rotation_field(shape, angle: float) -> np.ndarray:
@@ -201,24 +227,36 @@ def _rotation_field(shape, angle: float) -> np.ndarray:
     return np.stack([np.zeros(shape), c * dy - s * dx - dy, s * dy + c * dx - dx]).astype(np.float32)
 
 
+MAX_ROTATION = np.deg2rad(30.0)  # the largest rotation per frame the global search tries
+
+
+def _aligned(a: np.ndarray, b: np.ndarray, angle: float) -> tuple[np.ndarray, float]:
+    """The motion (3, *shape) of a rotation by ``angle`` about the centre plus the translation phase correlation
+    finds after it, and the mean squared difference it leaves."""
+    u = _rotation_field(a.shape, angle) if angle else np.zeros((3, *a.shape), np.float32)
+    g = _shift(a, _warp(b, u))
+    if g is not None:
+        u = u + g.astype(np.float32)[:, None, None, None]
+    return u, float(np.mean((a - _warp(b, u)) ** 2))
+
+
 def _global(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The global motion (3, *shape): a translation, or a rotation about any point (rotation about the centre plus
-    a translation) when that matches the frames better."""
-    best, best_err = np.zeros((3, *a.shape), np.float32), float(np.mean((a - b) ** 2))
-    angles = [0.0]
-    if min(a.shape[1:]) >= 16:
-        angle = _rotation_angle(a, b)
-        if abs(angle) > np.deg2rad(0.5):
-            angles += [angle, -angle]  # the sign convention is settled by the match below
-    for angle in angles:
-        u = _rotation_field(a.shape, angle) if angle else np.zeros((3, *a.shape), np.float32)
-        g = _shift(a, _warp(b, u))
-        if g is not None:
-            u = u + g.astype(np.float32)[:, None, None, None]
-        err = float(np.mean((a - _warp(b, u)) ** 2))
-        if err < best_err:
-            best, best_err = u, err
-    return best
+    """The global motion (3, *shape): a translation, or a rotation about any point (about the centre, plus a
+    translation) when one matches the frames clearly better. Round nuclei leave too little in the Fourier
+    magnitudes for a log-polar estimate, so rotations are searched: every 2° on a grid of at most ~64 points a
+    side, then every 0.5° around the best on the full grid."""
+    still, still_err = _aligned(a, b, 0.0)
+    if min(a.shape[1:]) < 16:
+        return still
+    k = max(1, int(np.ceil(max(a.shape[1:]) / 64)))
+    small_a, small_b = (downscale_local_mean(x, (1, k, k)).astype(np.float32) for x in (a, b))
+    coarse = np.deg2rad(np.arange(-30.0, 30.5, 2.0))
+    errs = [_aligned(small_a, small_b, t)[1] for t in coarse]
+    best = float(coarse[int(np.argmin(errs))])
+    fine = best + np.deg2rad(np.arange(-1.5, 1.75, 0.5))
+    u, err = min((_aligned(a, b, t) for t in fine if t), key=lambda r: r[1], default=(still, still_err))
+    # a rotation must earn its place: slow cells and noise make tiny spurious ones
+    return u if err < 0.9 * still_err else still
 
 
 def estimate_flow(frame_a: np.ndarray, frame_b: np.ndarray, grid: Grid, *, min_tile: int = 16,
@@ -319,6 +357,23 @@ def object_flow(table, fields: np.ndarray, grid: Grid, t0: int) -> np.ndarray:
         if sel.any():
             out[sel] = sample(fields[i], grid, pos[sel])
     return out
+
+
+def border_distances_along_flow(table, spatial_shape, voxel_size) -> tuple[np.ndarray, np.ndarray]:
+    """Each object's y/x border distance where the flow brought it from (position − flow) and where it takes it
+    (position + flow), each no larger than its own; 0 when that lies outside the field of view (the cell may
+    have come in or may leave across the border). What the appearance / disappearance costs fade with."""
+    shape = np.asarray(spatial_shape[-2:], float)
+    vs = np.asarray(voxel_size[-2:], float)
+    far = (shape - 1) * vs  # the last pixel centre
+    own = table["border_distance_yx"].to_numpy(float)
+    pos = table[_POS[1:]].to_numpy(float)
+    step = table[FLOW_COLUMNS[1:]].to_numpy(float)
+
+    def dist(p):
+        return np.clip(np.minimum(p, far - p).min(axis=1), 0.0, None)
+
+    return np.minimum(own, dist(pos - step)), np.minimum(own, dist(pos + step))
 
 
 def magnitude_summary(fields: np.ndarray, t0: int) -> list[dict]:

@@ -261,10 +261,12 @@ def _validate(nodes: pd.DataFrame, edges: pd.DataFrame, params: TrackingParams) 
     bad = (pdiv < 0) | (pdiv > 1)
     if bad.any():
         raise InputError(f"tracking nodes: p_division of {_obj(nodes, bad)} is not in [0, 1]")
-    bd = nodes["border_distance"].to_numpy(float)
-    bad = ~(bd >= 0)
-    if bad.any():
-        raise InputError(f"tracking nodes: border_distance of {_obj(nodes, bad)} must be >= 0")
+    for column in ("border_distance", *BORDER_IN_OUT):
+        if column not in nodes.columns and column != "border_distance":
+            continue
+        bad = ~(nodes[column].to_numpy(float) >= 0)
+        if bad.any():
+            raise InputError(f"tracking nodes: {column} of {_obj(nodes, bad)} must be >= 0")
 
     edges = edges.assign(
         frame=edges["frame"].astype(np.int64),
@@ -303,20 +305,30 @@ def _frames(value: Iterable[int] | int | None, default: int | None) -> np.ndarra
     return np.asarray(list(value), dtype=np.int64)
 
 
+# with flow (config key flow), a cell may enter from where the flow brings it and leave where it takes it: the
+# border distances of its position moved back / forward along the flow (objects_features writes them)
+BORDER_IN_OUT = ("border_distance_in", "border_distance_out")
+
+
+def _fade(nodes: pd.DataFrame, column: str, width: float) -> np.ndarray:
+    """min(1, border distance / border_width): ``column`` where the nodes have it, else border_distance."""
+    bd = nodes[column if column in nodes.columns else "border_distance"].to_numpy(float)
+    return np.clip(bd / width, 0.0, 1.0) if width > 0 else np.ones(len(nodes))
+
+
 def energy_terms(nodes: pd.DataFrame, edges: pd.DataFrame, params: TrackingParams, cols: terms.Columns,
                  free_appearance: np.ndarray, free_disappearance: np.ndarray) -> list[terms.Term]:
     """The six unweighted terms, in the order of ``params.weights``."""
     eps = params.epsilon
-    bd = nodes["border_distance"].to_numpy(float)
-    fade = np.clip(bd / params.border_width, 0.0, 1.0) if params.border_width > 0 else np.ones(len(nodes))
+    fade_in, fade_out = (_fade(nodes, column, params.border_width) for column in BORDER_IN_OUT)
     dist = edges["distance"].to_numpy(float)
     span = (edges["frame_dst"] - edges["frame"]).to_numpy(np.int64)
     return [
         terms.transition(dist, params.transition_lambda, cols, eps, np.flatnonzero(span == 1)),
         terms.detection(nodes[_count_columns(params.max_count)].to_numpy(float), cols, eps),
         terms.division(nodes["p_division"].to_numpy(float), cols, eps),
-        terms.appearance(fade, free_appearance, cols),
-        terms.disappearance(fade, free_disappearance, cols),
+        terms.appearance(fade_in, free_appearance, cols),
+        terms.disappearance(fade_out, free_disappearance, cols),
         terms.gap(dist, span, params.transition_lambda, cols, np.flatnonzero(span > 1)),
     ]
 

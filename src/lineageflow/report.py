@@ -159,14 +159,17 @@ def _movie_readers(run: RunData, raw: dict):
 def make_report(datasets: list[dict], *, config: dict, html_path: str | Path, time_memory_png: str | Path,
                 history_png: str | Path, lineage_pngs: list, tracks_pngs: list, qc_pngs: list,
                 history_path: str | Path, n_frames_shown: int = 4,
-                workflow_dir: str | Path | None = None) -> list[RunData]:
-    """Read every dataset's run (``{"name", "out", "raw": {path, dataset, axes, channel}}``), write the PNGs, append
-    to the history and write the HTML page (``workflow_dir``: the workflow's folder, for its git commit). Returns
-    what was read."""
+                workflow_dir: str | Path | None = None, flow_pngs: list | None = None) -> list[RunData]:
+    """Read every dataset's run (``{"name", "out", "raw": {path, dataset, axes, channel}}``, and ``"flow":
+    {"frames_per_job"}`` for a run with config key flow.enabled), write the PNGs (``flow_pngs``: one per dataset with
+    flow, in order), append to the history and write the HTML page (``workflow_dir``: the workflow's folder, for its
+    git commit). Returns what was read."""
     from .qc_report import copy_qc_png
+    from .report_flow import flow_figure, read_flow_report
 
     runs = [read_run(d["name"], d["out"], movie=d["raw"]["path"]) for d in datasets]
-    figures: dict = {"lineage": {}, "tracks": {}, "qc": {}}
+    figures: dict = {"lineage": {}, "tracks": {}, "qc": {}, "flow": {}}
+    flows, flow_png = {}, iter(flow_pngs or [])
     figures["time_memory"] = save_png(time_memory_figure(runs), time_memory_png)
     for run, d, lpng, tpng, qpng in zip(runs, datasets, lineage_pngs, tracks_pngs, qc_pngs):
         figures["lineage"][run.name] = save_png(lineage_figure(run.tracks, run.name), lpng)
@@ -175,11 +178,15 @@ def make_report(datasets: list[dict], *, config: dict, html_path: str | Path, ti
         figures["tracks"][run.name] = save_png(
             tracks_figure(raw_at, mask_at, run.nodes, pick_frames(n, n_frames_shown), run.name,
                           pixel_size=pixel_size(run.nodes)), tpng)
+        if d.get("flow"):
+            first = raw_at(0)
+            flows[run.name] = read_flow_report(run.out, n, d["flow"]["frames_per_job"], first.shape)
+            figures["flow"][run.name] = save_png(flow_figure(flows[run.name], first, run.name), next(flow_png))
     history = append_history(history_path, runs, config)
     history_png_bytes = save_png(history_figure(history), history_png)  # a rule output, also before a trend
     figures["history"] = history_png_bytes if history_has_trend(history) else None
     page = render_html(runs, figures=figures, config=config, versions=software_versions(), history=history,
-                       provenance=provenance(workflow_dir))
+                       provenance=provenance(workflow_dir), flows=flows)
     with atomic_path(html_path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return runs

@@ -17,6 +17,7 @@ SECTIONS = {
     "accuracy": "Accuracy",
     "lineage": "Lineage trees",
     "tracks": "Tracks over the movie",
+    "flow": "Flow fields",  # only for runs with config key flow.enabled (report_flow)
     "history": "TRA across runs",
     "qc": "Quality control (no ground truth)",
     "weights": "Learned tracking weights",
@@ -173,10 +174,11 @@ def _header(runs, provenance: dict) -> str:
 
 
 def render_html(runs: list, *, figures: dict, config: dict, versions: dict, history: list[dict],
-                provenance: dict | None = None) -> str:
+                provenance: dict | None = None, flows: dict | None = None) -> str:
     """The report page. ``figures``: {"time_memory": png, "history": png or None (no trend yet),
-    "lineage": {name: png}, "tracks": {name: png}, "qc": {name: png}}; ``provenance``: {"date", "commit" or None,
-    "version"} for the header."""
+    "lineage": {name: png}, "tracks": {name: png}, "qc": {name: png}, and "flow": {name: png} with ``flows``};
+    ``provenance``: {"date", "commit" or None, "version"} for the header; ``flows``: {name: report_flow.FlowReport}
+    of the runs that estimated flow (none: no flow section)."""
     import yaml
 
     from .learn_report import weights_section  # here, not at the top: these modules import lineageflow.report
@@ -189,9 +191,13 @@ def render_html(runs: list, *, figures: dict, config: dict, versions: dict, hist
              ("tracks", "".join(f"<h3>{html.escape(r.name)}</h3>" + _img(figures["tracks"][r.name], f"tracks {r.name}")
                                 for r in runs)
               + "<p>Track ids as in <code>ctc/res_track.txt</code>; the scale bar's length is in the run's voxel "
-                "size units (µm).</p>"),
-             ("history", _history(runs, history, figures.get("history"))),
-             ("qc", qc_section(runs, figures["qc"]))]
+                "size units (µm).</p>")]
+    if flows:
+        from .report_flow import flow_section
+
+        parts.append(("flow", flow_section(flows, figures["flow"])))
+    parts += [("history", _history(runs, history, figures.get("history"))),
+              ("qc", qc_section(runs, figures["qc"]))]
     learnt = weights_section(runs, {r.name: r.weights for r in runs if r.weights})
     if learnt:
         parts.append(("weights", learnt))

@@ -32,7 +32,7 @@ from scipy.special import expit
 from lineageflow.atomic import atomic_path
 from lineageflow.errors import ConfigError
 
-__all__ = ["SyntheticConfig", "contrast_to_noise", "generate", "main"]
+__all__ = ["MOTIONS", "SyntheticConfig", "contrast_to_noise", "generate", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ _EDGE = 0.75  # nucleus edge softness, physical units
 _MIN_CYCLE = 6  # frames; daughters must separate before they can divide again
 _MITOSIS_BOOST = 1.3  # mitotic cells look brighter, like condensed chromatin
 _N_WAVES = 4  # texture waves per nucleus
+MOTIONS = ("none", "drift", "rotation", "shear")  # global tissue motion, see lineageflow.synthetic_motion
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,12 @@ class SyntheticConfig:
     not camera noise (``noise=0`` still gives 11.0 in 2D), so the CNR is roughly proportional to ``contrast``;
     seeds 0–3 spread by about ±0.7 at contrast 1 and ±0.4 at 0.2. Measured the same way, Fluo-N2DH-SIM+/01 has
     7.4 (frames 5.5–12.5). ``generate`` reports its movie's value as ``contrast_to_noise`` in the summary.
+
+    ``motion`` (one of ``MOTIONS``) moves the whole tissue every frame on top of the cells' own motion: ``drift``,
+    ``rotation`` about the view's centre or ``shear`` (x displacement proportional to y), in the y/x plane, with
+    ``motion_step`` nucleus diameters (``2 * radius``) as the largest per-frame displacement; bounded in time and
+    seeded (lineageflow.synthetic_motion, whose ``motion_displacement`` gives the true field). ``"none"`` leaves
+    the movies exactly as before.
     """
 
     ndim: int = 2
@@ -95,6 +102,8 @@ class SyntheticConfig:
     max_cells: int | None = None
     entry_rate: float | None = None
     contrast: float = 1.0
+    motion: str = "none"
+    motion_step: float = 1.0
 
     def __post_init__(self) -> None:
         # Accept lists (CLI, YAML) but keep the dataclass hashable.
@@ -181,6 +190,15 @@ class SyntheticConfig:
             raise ConfigError(f"entry_rate must be >= 0 cells per frame, got {self.entry_rate!r}")
         if not is_num(self.contrast) or not math.isfinite(self.contrast) or self.contrast <= 0:
             raise ConfigError(f"contrast must be a number > 0 (1 = the default demo's contrast), got {self.contrast!r}")
+        if not isinstance(self.motion, str) or self.motion not in MOTIONS:
+            raise ConfigError(
+                f"motion (config key demo.motion) must be one of {', '.join(MOTIONS)}, got {self.motion!r}"
+            )
+        if not is_num(self.motion_step) or not math.isfinite(self.motion_step) or self.motion_step <= 0:
+            raise ConfigError(
+                f"motion_step (config key demo.motion_step) must be a number > 0 (nucleus diameters per frame), "
+                f"got {self.motion_step!r}"
+            )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -216,6 +234,7 @@ class _Trajectories:
     cells: list[_Cell]
     frames: list[tuple[np.ndarray, np.ndarray]]  # per frame: (uids sorted, centers (n, ndim))
     entry_rate: float
+    turns: list[np.ndarray] | None = None  # per frame, rotation of the tissue (motion "rotation"): nuclei turn too
 
 
 def _growth_mean(ndim: int) -> float:
@@ -563,6 +582,9 @@ class _Renderer:
             elif cell.parent >= 0 and t - cell.birth < 3:
                 boost = 1 + (_MITOSIS_BOOST - 1) * (1 - (t - cell.birth) / 3)
             semi = r * factors
+            rot, wave_k = cell.rot, cell.wave_k
+            if self.traj.turns is not None:
+                rot, wave_k = self.traj.turns[t] @ rot, wave_k @ self.traj.turns[t].T
             ext = semi.max() + 3 * _EDGE
             lo = np.maximum(np.floor((c - ext) / vs).astype(int), 0)
             hi = np.minimum(np.ceil((c + ext) / vs).astype(int) + 1, shape_arr)
@@ -573,8 +595,8 @@ class _Renderer:
             # Voxel centres relative to the nucleus centre, one row per voxel (physical units).
             pts = np.indices(box, dtype=np.float32).reshape(nd, -1).T
             pts = pts * vs.astype(np.float32) + (lo * vs - c).astype(np.float32)
-            q = (np.square(pts @ (cell.rot / semi).astype(np.float32))).sum(axis=1)
-            waves = np.cos(pts @ cell.wave_k.T.astype(np.float32) + cell.wave_phi.astype(np.float32))
+            q = (np.square(pts @ (rot / semi).astype(np.float32))).sum(axis=1)
+            waves = np.cos(pts @ wave_k.T.astype(np.float32) + cell.wave_phi.astype(np.float32))
             tex = 1 + waves @ cell.wave_a.astype(np.float32)
             core = np.float32(0.85) + np.float32(0.15) * np.clip(1 - q, 0, 1)
             edge = expit((1 - np.sqrt(q)) * np.float32(r / _EDGE))
@@ -673,7 +695,12 @@ def generate(out_dir: str | Path, config: SyntheticConfig | None = None, sequenc
         raise ConfigError(f"sequence must be a plain folder name like '01', got {sequence!r}")
     start = time.perf_counter()
     out = Path(out_dir)
-    traj = _Simulator(cfg).run()
+    if cfg.motion == "none":
+        traj = _Simulator(cfg).run()
+    else:
+        from lineageflow.synthetic_motion import simulate  # imports this module
+
+        traj = simulate(cfg)
     renderer = _Renderer(cfg, traj)
     digits = 4 if cfg.n_frames >= 1000 else 3
 
@@ -736,6 +763,8 @@ def generate(out_dir: str | Path, config: SyntheticConfig | None = None, sequenc
         "voxel_size": list(cfg.spacing),
         "seed": cfg.seed,
         "contrast": cfg.contrast,
+        "motion": cfg.motion,
+        "motion_step": cfg.motion_step,
         # None rather than NaN (no frame with both objects and background): the summary is printed as JSON.
         "contrast_to_noise": round(float(np.nanmean(cnr)), 2) if np.isfinite(cnr).any() else None,
         "n_tracks": len(tracks),
@@ -783,6 +812,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--contrast", type=float, default=d.contrast,
                    help="nucleus intensity above background, relative to the default 1 (mean CNR ~9.8 in 2D); "
                         "0.4 gives CNR ~4, 0.2 ~2")
+    p.add_argument("--motion", default=d.motion, choices=MOTIONS,
+                   help="global tissue motion on top of the cells' own (bounded, seeded); default none")
+    p.add_argument("--motion-step", type=float, default=d.motion_step,
+                   help="largest per-frame displacement of --motion, in nucleus diameters")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--sequence", default="01", help="sequence name (folder), default 01")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the summary")
@@ -808,6 +841,8 @@ def main(argv: list[str] | None = None) -> int:
             max_cells=args.max_cells,
             entry_rate=args.entry_rate,
             contrast=args.contrast,
+            motion=args.motion,
+            motion_step=args.motion_step,
         )
         summary = generate(args.out, cfg, sequence=args.sequence)
     except ConfigError as exc:
