@@ -89,7 +89,9 @@ def motile(args) -> None:
         for kind in args.kinds:
             for step in args.steps:
                 out = Path(args.work) / f"{ndim}d_{kind}_{step}"
-                demo = f"demo={{ndim: {ndim}, n_frames: {args.n_frames}, motion: {kind}, motion_step: {step}}}"
+                shape = args.shape if ndim == 2 else [8, *args.shape]
+                demo = (f"demo={{ndim: {ndim}, n_frames: {args.n_frames}, n_cells: {args.cells}, shape: {shape}, "
+                        f"motion: {kind}, motion_step: {step}}}")
                 off = run_workflow(out, [demo, "flow={enabled: false}"], args.cores)
                 on = run_workflow(out, [demo, "flow={enabled: true}"], args.cores)
                 _row([ndim, kind, step, f"{off['TRA']:.4f}", f"{off['LNK']:.4f}", f"{on['TRA']:.4f}",
@@ -121,6 +123,8 @@ def main(argv=None) -> int:
     m.add_argument("--kinds", nargs="+", default=["drift", "rotation", "shear"])
     m.add_argument("--steps", type=float, nargs="+", default=[1, 2, 3])
     m.add_argument("--n-frames", type=int, default=20)
+    m.add_argument("--cells", type=int, default=24)
+    m.add_argument("--shape", type=int, nargs=2, default=[320, 320], help="y x of the frames (3D: 8 z slices)")
     m.add_argument("--cores", type=int, default=2)
     s = sub.add_parser("shared")
     s.add_argument("work")

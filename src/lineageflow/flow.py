@@ -4,7 +4,8 @@ moved by the flow before the k-nearest candidate search and the distance terms.
 
 Estimation on block-averaged, per-frame normalised images: a global shift by phase correlation, refined by phase
 correlation of overlapping tiles at halving sizes (each on the second frame warped by the field so far, so large
-coherent motion — drift, rotation, shear — is found coarse to fine), then a TV-L1 optical flow residual
+coherent motion — drift, rotation, shear — is found coarse to fine; tiles whose content leaves the frame, which
+lack signal or disagree with their neighbours keep the coarser estimate); optionally a TV-L1 optical flow residual
 (scikit-image) for what varies within the smallest tiles. z is block-averaged only as far as the voxel is
 anisotropic, so a short z axis keeps its slices.
 """
@@ -34,7 +35,7 @@ class FlowConfig:
     enabled: bool = False
     downscale: int = 4  # block size in y and x (pixels) of the grid the flow is estimated and stored on
     min_tile: int = 16  # smallest phase-correlation tile, in grid points
-    tvl1: bool = True  # refine within the smallest tiles by TV-L1 optical flow
+    tvl1: bool = False  # refine within the smallest tiles by TV-L1 optical flow (off: it follows noise where nuclei are sparse)
 
     @classmethod
     def from_config(cls, section: dict | None) -> "FlowConfig":
@@ -181,7 +182,7 @@ def _tile_shifts(a: np.ndarray, b: np.ndarray, starts, sizes) -> np.ndarray:
     # cc peaks at a − b's offset: the content of a is found in b at −shift
     res = -shift
     signal = (ta.std(axis=axes) >= 0.02) & (tb.std(axis=axes) >= 0.02)
-    ok = signal & (np.abs(res) <= np.asarray(sizes) / 3).all(axis=-1)
+    ok = signal & (np.abs(res) <= np.asarray(sizes) / 4).all(axis=-1)
     return np.where(ok[..., None], res, np.nan)
 
 
@@ -191,16 +192,39 @@ def _tile_level(a: np.ndarray, b: np.ndarray, u: np.ndarray, size: int) -> np.nd
     sizes = [a.shape[0] if a.shape[0] < 2 * size else size, size, size]
     starts = [_tile_starts(n, s) for n, s in zip(a.shape, sizes)]
     res = _tile_shifts(a, bw, starts, sizes)
+    # a tile whose content the field carries mostly out of the frame has nothing to match (cells leaving)
+    inside = np.ones(a.shape, bool)
+    for ax in range(3):
+        x = np.arange(a.shape[ax]).reshape([-1 if i == ax else 1 for i in range(3)]) + u[ax]
+        inside &= (x >= 0) & (x <= a.shape[ax] - 1)
+    seen = np.lib.stride_tricks.sliding_window_view(inside, sizes)[np.ix_(*starts)].mean(axis=(-3, -2, -1))
+    res[seen < 0.75] = np.nan
     # a tile without signal, or whose shift disagrees with its neighbours, keeps the coarser estimate
     med = _neighbour_median(res)
     bad = np.isnan(res).any(axis=-1, keepdims=True) | (np.abs(res - med) > size / 6).any(axis=-1, keepdims=True)
     res = np.where(bad, med, res)
-    # linear interpolation between tile centres (start + size/2), separable: one small matrix per axis
+    mats = [_interp_matrix(a.shape[ax], starts[ax] + sizes[ax] / 2 - 0.5) for ax in range(3)]
+    step = _spread(res, mats)
+    # a tile whose own match the step makes worse (few cells, cells entering or leaving) keeps the coarser estimate
+    worse = _tile_ssd(a, _warp(b, u + step), starts, sizes) > _tile_ssd(a, bw, starts, sizes)
+    if worse.any():
+        step = _spread(np.where(worse[..., None], 0.0, res), mats)
+    return step
+
+
+def _spread(res: np.ndarray, mats) -> np.ndarray:
+    """Tile values (nz, ny, nx, 3) → a field (3, *shape): linear interpolation between tile centres, one small
+    matrix per axis (separable)."""
     out = res
-    for ax in range(3):
-        centres = starts[ax] + sizes[ax] / 2 - 0.5
-        out = np.moveaxis(np.tensordot(_interp_matrix(a.shape[ax], centres), out, axes=(1, ax)), 0, ax)
-    return np.moveaxis(out, -1, 0)
+    for ax, m in enumerate(mats):
+        out = np.moveaxis(np.tensordot(m, out, axes=(1, ax)), 0, ax)
+    return np.moveaxis(out, -1, 0).astype(np.float32)
+
+
+def _tile_ssd(a: np.ndarray, b: np.ndarray, starts, sizes) -> np.ndarray:
+    """Sum of squared differences per tile (nz, ny, nx)."""
+    view = np.lib.stride_tricks.sliding_window_view((a - b) ** 2, sizes)
+    return view[np.ix_(starts[0], starts[1], starts[2])].sum(axis=(-3, -2, -1))
 
 
 def _interp_matrix(n: int, centres: np.ndarray) -> np.ndarray:
@@ -255,12 +279,49 @@ def _global(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     best = float(coarse[int(np.argmin(errs))])
     fine = best + np.deg2rad(np.arange(-1.5, 1.75, 0.5))
     u, err = min((_aligned(a, b, t) for t in fine if t), key=lambda r: r[1], default=(still, still_err))
-    # a rotation must earn its place: slow cells and noise make tiny spurious ones
-    return u if err < 0.9 * still_err else still
+    # a rotation or an affine motion must earn its place: slow cells and noise make tiny spurious ones
+    best_u, best_err = (u, err) if err < 0.9 * still_err else (still, still_err)
+    aff = _affine(a, b, best_u)
+    if aff is not None:
+        aff_err = float(np.mean((a - _warp(b, aff)) ** 2))
+        if aff_err < min(0.9 * still_err, best_err):
+            return aff
+    return best_u
+
+
+def _affine(a: np.ndarray, b: np.ndarray, u: np.ndarray) -> np.ndarray | None:
+    """An affine motion in the y/x plane (shear, rotation, scaling, translation) fitted to the tile shifts at a
+    quarter of the frame on top of ``u``; None when too few tiles have signal. Two rounds of least squares, the
+    second without the tiles farthest off."""
+    size = max(8, min(a.shape[1:]) // 4)
+    sizes = [a.shape[0], size, size]
+    starts = [np.array([0]), _tile_starts(a.shape[1], size), _tile_starts(a.shape[2], size)]
+    res = _tile_shifts(a, _warp(b, u), starts, sizes)[0]  # (ny, nx, 3)
+    cy, cx = np.meshgrid(starts[1] + size / 2 - 0.5, starts[2] + size / 2 - 0.5, indexing="ij")
+    cy, cx = cy.astype(int), cx.astype(int)
+    total = res[..., 1:] + np.stack([u[1].mean(axis=0)[cy, cx], u[2].mean(axis=0)[cy, cx]], axis=-1)
+    ok = np.isfinite(total).all(axis=-1)
+    if ok.sum() < 6:
+        return None
+    X = np.column_stack([cy[ok], cx[ok], np.ones(ok.sum())])
+    Y = total[ok]
+    keep = np.ones(len(X), bool)
+    for _ in range(2):
+        coef, *_ = np.linalg.lstsq(X[keep], Y[keep], rcond=None)
+        off = np.linalg.norm(X @ coef - Y, axis=1)
+        keep = off <= max(np.percentile(off, 75), 0.5)
+        if keep.sum() < 6:
+            return None
+    _, y, x = np.indices(a.shape, dtype=np.float32)
+    field = np.zeros((3, *a.shape), np.float32)
+    field[0] = u[0]
+    field[1] = coef[0, 0] * y + coef[1, 0] * x + coef[2, 0]
+    field[2] = coef[0, 1] * y + coef[1, 1] * x + coef[2, 1]
+    return field
 
 
 def estimate_flow(frame_a: np.ndarray, frame_b: np.ndarray, grid: Grid, *, min_tile: int = 16,
-                  tvl1: bool = True) -> np.ndarray:
+                  tvl1: bool = False) -> np.ndarray:
     """Displacement field (3, *grid.shape) in physical units (z, y, x) carrying frame_a's content to frame_b."""
     a, b = _coarse(frame_a, grid), _coarse(frame_b, grid)
     if a.shape != tuple(grid.shape) or b.shape != a.shape:
