@@ -7,24 +7,6 @@
 # the objects of frame 0 that a reference label image marks, and every export (and so the evaluation, which scores
 # the CTC export) reads those tables instead of the tracked lineage.
 
-FIRST_FRAME_LABELS = config["export"]["first_frame_labels"]
-if FIRST_FRAME_LABELS and workflow.is_main_process:  # a bad reference image stops the run before any job
-    from lineageflow.export.selection import read_reference as _read_reference
-
-    try:
-        _read_reference(FIRST_FRAME_LABELS, RUN.spatial_shape)
-    except LineageflowError as exc:
-        _where = f"{config['movie_of']}: " if config.get("movie_of") else ""  # a movie of a movies table
-        sys.stderr.write(f"lineageflow: {_where}{exc}\n")
-        sys.exit(1)
-
-
-def export_lineage(kind):
-    """The lineage table (nodes or tracks) the exports read: the tracked lineage, or its selected lineages."""
-    if FIRST_FRAME_LABELS:
-        return getattr(rules.export_selection.output, kind)
-    return getattr(rules.track_lineage.output, kind)
-
 
 rule export_selection:
     input:
