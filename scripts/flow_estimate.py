@@ -30,7 +30,8 @@ def main(smk):
     for t in progress(pairs, len(pairs), log):
         a = prev if prev is not None else frame(t)
         prev = frame(t + 1)  # two frames in memory at a time
-        fields.append(flow.estimate_flow(a, prev, grid, min_tile=cfg.min_tile, tvl1=cfg.tvl1))
+        fields.append(flow.estimate_flow(a, prev, grid, min_tile=cfg.min_tile, tvl1=cfg.tvl1,
+                                         background_sigma=cfg.background_sigma))
     fields = np.stack(fields) if fields else np.zeros((0, 3, *grid.shape), np.float32)
     flow.write_flow_chunk(smk.output[0], fields, grid, t0=t0, n_frames=movie.n_frames)
     for row in flow.magnitude_summary(fields, t0):

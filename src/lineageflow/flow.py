@@ -36,6 +36,7 @@ class FlowConfig:
     downscale: int = 4  # block size in y and x (pixels) of the grid the flow is estimated and stored on
     min_tile: int = 16  # smallest phase-correlation tile, in grid points
     tvl1: bool = False  # refine within the smallest tiles by TV-L1 optical flow (off: it follows noise where nuclei are sparse)
+    background_sigma: float = 32.0  # y/x Gaussian (pixels) of the illumination removed before matching; 0 = none
 
     @classmethod
     def from_config(cls, section: dict | None) -> "FlowConfig":
@@ -48,6 +49,9 @@ class FlowConfig:
             raise ConfigError(f"config key 'flow.downscale' = {cfg.downscale!r}; it must be an integer >= 1")
         if not (isinstance(cfg.min_tile, (int, np.integer)) and cfg.min_tile >= 4):
             raise ConfigError(f"config key 'flow.min_tile' = {cfg.min_tile!r}; it must be an integer >= 4")
+        sigma = cfg.background_sigma
+        if isinstance(sigma, bool) or not isinstance(sigma, (int, float, np.number)) or not 0 <= sigma < np.inf:
+            raise ConfigError(f"config key 'flow.background_sigma' = {sigma!r}; it must be a number >= 0 (pixels)")
         return cfg
 
 
@@ -99,12 +103,16 @@ class Grid:
         return (np.asarray(positions, float) - self.origin) / self.spacing
 
 
-def _coarse(image: np.ndarray, grid: Grid) -> np.ndarray:
-    """Block mean on the grid, normalised to [0, 1] between the 1st and 99.8th percentile (per frame, so bleaching
-    does not read as motion)."""
+def _coarse(image: np.ndarray, grid: Grid, background_sigma: float = 0.0) -> np.ndarray:
+    """Block mean on the grid, less its y/x Gaussian blur of ``background_sigma`` pixels (0: kept), normalised to
+    [0, 1] between the 1st and 99.8th percentile (per frame, so bleaching does not read as motion)."""
     img = np.asarray(image, np.float32)
     img = img[None] if img.ndim == 2 else img
     small = downscale_local_mean(img, grid.factors).astype(np.float32)
+    if background_sigma:
+        # uneven illumination does not move with the cells: left in, it pulls phase correlation towards 0
+        s = background_sigma / grid.factors[1]
+        small = small - ndi.gaussian_filter(small, (0, s, s), mode="nearest")
     lo, hi = np.percentile(small, [1.0, 99.8])
     return np.clip((small - lo) / max(float(hi - lo), 1e-6), 0.0, 1.0)
 
@@ -291,14 +299,29 @@ def _global(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _affine(a: np.ndarray, b: np.ndarray, u: np.ndarray) -> np.ndarray | None:
     """An affine motion in the y/x plane (shear, rotation, scaling, translation) fitted to the tile shifts at a
-    quarter of the frame on top of ``u``; None when too few tiles have signal. Two rounds of least squares, the
-    second without the tiles farthest off."""
+    quarter of the frame on top of ``u``, refitted up to three times on top of the last fit (each fit brings the
+    far tiles within reach of phase correlation) while the frames match better; None when too few tiles have
+    signal."""
     size = max(8, min(a.shape[1:]) // 4)
     sizes = [a.shape[0], size, size]
     starts = [np.array([0]), _tile_starts(a.shape[1], size), _tile_starts(a.shape[2], size)]
-    res = _tile_shifts(a, _warp(b, u), starts, sizes)[0]  # (ny, nx, 3)
     cy, cx = np.meshgrid(starts[1] + size / 2 - 0.5, starts[2] + size / 2 - 0.5, indexing="ij")
     cy, cx = cy.astype(int), cx.astype(int)
+    best, best_err = None, float(np.mean((a - _warp(b, u)) ** 2))
+    for _ in range(3):
+        field = _affine_fit(_tile_shifts(a, _warp(b, u), starts, sizes)[0], u, cy, cx)
+        if field is None:
+            break
+        err = float(np.mean((a - _warp(b, field)) ** 2))
+        if err >= best_err:
+            break
+        best, best_err, u = field, err, field
+    return best
+
+
+def _affine_fit(res: np.ndarray, u: np.ndarray, cy: np.ndarray, cx: np.ndarray) -> np.ndarray | None:
+    """The affine y/x field (3, *u.shape[1:]; z from ``u``) fitted to the tile residuals ``res`` (ny, nx, 3) plus
+    ``u`` at the tile centres: two rounds of least squares, the second without the tiles farthest off."""
     total = res[..., 1:] + np.stack([u[1].mean(axis=0)[cy, cx], u[2].mean(axis=0)[cy, cx]], axis=-1)
     ok = np.isfinite(total).all(axis=-1)
     if ok.sum() < 6:
@@ -312,8 +335,8 @@ def _affine(a: np.ndarray, b: np.ndarray, u: np.ndarray) -> np.ndarray | None:
         keep = off <= max(np.percentile(off, 75), 0.5)
         if keep.sum() < 6:
             return None
-    _, y, x = np.indices(a.shape, dtype=np.float32)
-    field = np.zeros((3, *a.shape), np.float32)
+    _, y, x = np.indices(u.shape[1:], dtype=np.float32)
+    field = np.zeros_like(u)
     field[0] = u[0]
     field[1] = coef[0, 0] * y + coef[1, 0] * x + coef[2, 0]
     field[2] = coef[0, 1] * y + coef[1, 1] * x + coef[2, 1]
@@ -321,9 +344,9 @@ def _affine(a: np.ndarray, b: np.ndarray, u: np.ndarray) -> np.ndarray | None:
 
 
 def estimate_flow(frame_a: np.ndarray, frame_b: np.ndarray, grid: Grid, *, min_tile: int = 16,
-                  tvl1: bool = False) -> np.ndarray:
+                  tvl1: bool = False, background_sigma: float = 32.0) -> np.ndarray:
     """Displacement field (3, *grid.shape) in physical units (z, y, x) carrying frame_a's content to frame_b."""
-    a, b = _coarse(frame_a, grid), _coarse(frame_b, grid)
+    a, b = (_coarse(f, grid, background_sigma) for f in (frame_a, frame_b))
     if a.shape != tuple(grid.shape) or b.shape != a.shape:
         raise InputError(f"flow: frames of shape {frame_a.shape} / {frame_b.shape} do not match the grid {grid.shape}")
     u = _global(a, b)
