@@ -3,6 +3,7 @@ import sys
 
 from pathlib import Path
 
+from lineageflow import compiled_forest as lf_compiled_forest
 from lineageflow import config as lf_config
 from lineageflow import flow as lf_flow
 from lineageflow import groundtruth as lf_groundtruth
@@ -21,6 +22,7 @@ def _resolve_run(cfg):
         lf_config.check_command_line(sys.argv)
         valid = lf_config.validate_config(cfg, lf_config.load_schema(workflow.source_path("../config/schema.yaml")))
         lf_solvers.check_requested(valid["tracking"]["solver"])
+        forest, forest_note = lf_compiled_forest.backend(valid["pixels"]["forest"])
         run = lf_inputs.resolve(valid)
         if valid["flow"]["enabled"]:
             lf_flow.FlowConfig.from_config(valid["flow"])
@@ -28,7 +30,8 @@ def _resolve_run(cfg):
         chunks = frame_chunks(run.n_frames, valid["frames_per_job"])
         windows = time_windows(run.n_frames, valid["window_size"], valid["overlap"])
         note = plan_note(run.n_frames, valid["window_size"], valid["overlap"])
-        for note in ([note] if note else []) + (run.notes if workflow.is_main_process else []):
+        notes = ([note] if note else []) + ([forest_note] if forest_note and workflow.is_main_process else [])
+        for note in notes + (run.notes if workflow.is_main_process else []):
             sys.stderr.write(f"lineageflow: note: {note}\n")
         executes = lf_outlock.executes(sys.argv)
         if workflow.is_main_process and executes:
@@ -41,7 +44,7 @@ def _resolve_run(cfg):
             # the CTC checks traccuracy runs when it scores, now rather than after every export (cached per GT files)
             lf_groundtruth.check_ctc_once(run.eval_gt, run.n_frames,
                                           Path(run.out) / ".lineageflow.gt_check.json" if executes else None)
-        return valid, run, chunks, windows
+        return valid, run, chunks, windows, forest
     except LineageflowError as exc:
         where = f"{cfg['movie_of']}: " if cfg.get("movie_of") else ""  # a movie of a movies table
         sys.stderr.write(f"lineageflow: {where}{exc}\n")
@@ -49,10 +52,12 @@ def _resolve_run(cfg):
 
 
 # frame chunks (per-frame stages) and tracking windows are known from the movie's length: no checkpoints
-config, RUN, CHUNKS, WINDOWS = _resolve_run(config)
+config, RUN, CHUNKS, WINDOWS, PIXEL_FOREST = _resolve_run(config)
 OUT = RUN.out
 # what the run learns, or reads from another run's output folder (config key models)
 MODELS = {name: f"{RUN.models or OUT}/{rel}" for name, rel in lf_trained_models.MODEL_FILES.items()}
+# config key pixels.forest: the compiled forest pixels_predict runs, or [] for scikit-learn's
+COMPILED_FOREST = [f"{OUT}/pixels/classifier_compiled.so"] if PIXEL_FOREST == "compiled" else []
 
 
 wildcard_constraints:

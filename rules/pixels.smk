@@ -45,7 +45,7 @@ if RUN.train_from != "models":
             dataset=RUN.raw_dataset if RUN.train_raw == RUN.raw else "",
             axes=RUN.raw_axes if RUN.train_raw == RUN.raw else "",
             voxel_size=RUN.voxel_size,
-            pixels=config["pixels"],
+            pixels={k: v for k, v in config["pixels"].items() if k != "forest"},  # how it predicts, not what
             # the split decision (objects.split auto) thresholds the training frames; 'split' itself is read later,
             # by objects_threshold, so changing it does not retrain the classifier
             objects={k: v for k, v in config["objects"].items() if k != "split"},
@@ -63,6 +63,25 @@ if RUN.train_from != "models":
             "../scripts/pixels_train.py"
 
 
+rule pixels_compile:
+    input:
+        classifier=MODELS["pixel_classifier"],
+    output:
+        f"{OUT}/pixels/classifier_compiled.so",  # in this run's folder, also when the classifier is another run's
+    threads: config["threads"]
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
+    log:
+        f"{OUT}/logs/pixels_compile.log",
+    benchmark:
+        f"{OUT}/benchmarks/pixels_compile.tsv"
+    conda:
+        "../envs/lineageflow.yaml"
+    script:
+        "../scripts/pixels_compile.py"
+
+
 for seq in SEQUENCES:
 
     rule:
@@ -71,6 +90,7 @@ for seq in SEQUENCES:
         input:
             raw=seq.chunk_raw_input,
             classifier=MODELS["pixel_classifier"],
+            compiled=COMPILED_FOREST,  # config key pixels.forest: [] when the scikit-learn forest predicts
             normalisation=seq.path("pixels/normalisation.json"),
         output:
             seq.path("pixels/probabilities/{chunk}.h5"),

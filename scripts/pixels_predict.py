@@ -6,7 +6,7 @@ import logging
 import numpy as np
 from _helpers import run
 
-from lineageflow import frame_check, normalise, pixels
+from lineageflow import compiled_forest, frame_check, normalise, pixels
 from lineageflow.errors import InputError
 from lineageflow.io import open_movie, recorded_path, write_probabilities, write_table
 from lineageflow.progress import progress
@@ -21,6 +21,10 @@ def main(smk):
     movie = open_movie(raw["path"], dataset=raw["dataset"], axes=raw["axes"])
     clf = pixels.load(smk.input.classifier)
     clf.n_jobs = smk.threads
+    compiled = getattr(smk.input, "compiled", None) or []  # config key pixels.forest
+    for path in [compiled] if isinstance(compiled, str) else compiled:
+        clf.compiled = compiled_forest.CompiledForest(path, len(clf.classes), threads=smk.threads)
+    log.info("pixel forest: %s", f"compiled ({clf.compiled.path})" if clf.compiled else "scikit-learn")
     norm, levels = normalise.read_levels(smk.input.normalisation)
     drift = normalise.read_drift(smk.input.normalisation)
     if norm != clf.normalisation:

@@ -128,6 +128,23 @@ def test_demo_is_deterministic(demo_run, tmp_path):
         assert (out / rel).read_bytes() == (demo_run / rel).read_bytes(), rel
 
 
+def test_compiled_and_scikit_learn_forests_give_the_same_bytes(demo_run, tmp_path):
+    """pixels.forest: the default (auto, a C compiler is on PATH) runs the compiled forest; scikit-learn's gives the
+    same probability files and the same lineage. Switching it retrains and recompiles nothing."""
+    assert "compiled 100 trees" in (demo_run / "logs" / "pixels_compile.log").read_text()
+    out = copy_run(demo_run, tmp_path)
+    proc = snakemake("--config", f"out={out}", SMALL_DEMO, "frames_per_job=4", "pixels={forest: scikit-learn}", "-n")
+    assert "Nothing to be done" in proc.text, proc.text  # same results: no rerun needed
+    proc = snakemake("--config", f"out={out}", SMALL_DEMO, "frames_per_job=4", "pixels={forest: scikit-learn}",
+                     "--forcerun", "pixels_predict")
+    assert "pixels_predict" in proc.text and "pixels_train" not in proc.text and "pixels_compile" not in proc.text
+    assert "pixel forest: compiled" in (demo_run / "logs" / "pixels_predict" / "0000-0003.log").read_text()
+    assert "pixel forest: scikit-learn" in (out / "logs" / "pixels_predict" / "0000-0003.log").read_text()
+    rels = ["pixels/probabilities/0000-0003.h5", "pixels/probabilities/0004-0007.h5", "ctc/res_track.txt"]
+    for rel in rels:
+        assert (out / rel).read_bytes() == (demo_run / rel).read_bytes(), rel
+
+
 def test_label_images_skip_pixels_and_threshold(demo_run, tmp_path):
     """objects.labels: the demo's own GT masks as label images; no pixel job, objects equal the GT."""
     gt_seg = demo_run / "demo" / "01_GT" / "SEG"
