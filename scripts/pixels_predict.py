@@ -19,10 +19,11 @@ def main(smk):
     check = smk.params.input_check
     t0, t1 = smk.params.frames
     movie = open_movie(raw["path"], dataset=raw["dataset"], axes=raw["axes"])
-    clf = pixels.load(smk.input.classifier)
-    clf.n_jobs = smk.threads
     compiled = getattr(smk.input, "compiled", None) or []  # config key pixels.forest
-    for path in [compiled] if isinstance(compiled, str) else compiled:
+    compiled = [compiled] if isinstance(compiled, str) else list(compiled)
+    clf = pixels.load(smk.input.classifier, with_forest=not compiled)  # the compiled forest replaces scikit-learn's
+    clf.n_jobs = smk.threads
+    for path in compiled:
         clf.compiled = compiled_forest.CompiledForest(path, len(clf.classes), threads=smk.threads)
     log.info("pixel forest: %s", f"compiled ({clf.compiled.path})" if clf.compiled else "scikit-learn")
     norm, levels = normalise.read_levels(smk.input.normalisation)

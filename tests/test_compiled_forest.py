@@ -102,3 +102,17 @@ def test_bad_libraries_name_the_file(two_class, tmp_path):
         compiled_forest.CompiledForest(junk, 2)
     with pytest.raises(InputError, match=r"forest.so predicts 2 classes, the classifier has 3"):
         compiled_forest.CompiledForest(lib, 3)
+
+
+def test_loading_without_the_forest_predicts_through_the_compiled_one(two_class, tmp_path):
+    """pixels_predict with a compiled forest skips unpickling scikit-learn's (and importing scikit-learn)."""
+    clf, lib, _ = two_class
+    path = tmp_path / "classifier.pkl"
+    pixels.save(clf, path)
+    light = pixels.load(path, with_forest=False)
+    assert light.forest is None and light.classes == clf.classes
+    img, _ = blobs(shape=(96, 80), seed=8, n=10)
+    with pytest.raises(ValueError, match="loaded without its forest"):
+        pixels.predict(light, img)
+    light.compiled = compiled_forest.CompiledForest(lib, len(light.classes))
+    assert pixels.predict(light, img).tobytes() == pixels.predict(_with_compiled(clf, lib), img).tobytes()

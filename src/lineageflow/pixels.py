@@ -192,6 +192,9 @@ def predict(clf: PixelClassifier, image: np.ndarray, n_jobs: int | None = None, 
     X = feats.reshape(feats.shape[0], -1)  # (F, N); rows are transposed chunk by chunk, no full copy
     n = X.shape[1]
     out = np.empty((n, len(clf.classes)), np.float32)
+    if clf.compiled is None and clf.forest is None:
+        raise ValueError("this pixel classifier was loaded without its forest (with_forest=False): set its compiled "
+                         "forest before predicting")
     if clf.compiled is not None:  # threads are the compiled forest's own (rows split evenly: deterministic)
         for lo in range(0, n, _COMPILED_ROWS):
             hi = min(lo + _COMPILED_ROWS, n)
@@ -255,13 +258,17 @@ def read_training(path) -> dict:
     return _read(path, with_forest=False)[0].get("training") or {}
 
 
-def load(path, n_jobs: int = 1) -> PixelClassifier:
-    """Read a classifier written by :func:`save`; :class:`InputError` naming the file if it is not one."""
-    from sklearn.ensemble import RandomForestClassifier
+def load(path, n_jobs: int = 1, *, with_forest: bool = True) -> PixelClassifier:
+    """Read a classifier written by :func:`save`; :class:`InputError` naming the file if it is not one.
 
-    meta, forest = _read(path, with_forest=True)
-    if not isinstance(forest, RandomForestClassifier):
-        raise InputError(f"{path} is not a lineageflow pixel classifier (no random forest in it)")
+    ``with_forest=False`` skips unpickling the scikit-learn forest (and importing scikit-learn, ~2 s per job): for a
+    caller that sets :attr:`PixelClassifier.compiled` before predicting."""
+    meta, forest = _read(path, with_forest=with_forest)
+    if with_forest:
+        from sklearn.ensemble import RandomForestClassifier
+
+        if not isinstance(forest, RandomForestClassifier):
+            raise InputError(f"{path} is not a lineageflow pixel classifier (no random forest in it)")
     vs = meta.get("voxel_size")
     return PixelClassifier(
         forest=forest,
