@@ -83,3 +83,9 @@ def test_baseline_prints_both_pipelines_and_their_ratio(bench_speed, tmp_path, c
     assert ours and base, text
     assert int(ours[1]) > 0 and int(base[1]) > 0  # feature counts
     assert re.search(r"^ratio ours/baseline: total [\d.]+ \(features [\d.]+, forest [\d.]+\)$", text, re.M), text
+    # the compiled forest (a C compiler is on PATH here): its own row and ratio, probabilities as scikit-learn's
+    assert re.search(r"^\| ours, compiled forest .*\| (\d+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$", text, re.M), text
+    assert re.search(r"^ratio ours compiled forest/baseline: total [\d.]+ \(features [\d.]+, forest [\d.]+\)$",
+                     text, re.M), text
+    diff = re.search(r"largest difference to scikit-learn's probabilities (\S+)$", text, re.M)
+    assert diff and float(diff[1]) <= 1e-6, text
