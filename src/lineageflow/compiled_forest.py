@@ -2,7 +2,7 @@
 
 The scikit-learn forest stays the reference: :func:`compile_forest` checks the compiled library against it on rows
 placed at and around every split threshold and refuses a library that disagrees. Compiling needs a C compiler
-(gcc, clang or cc on PATH); :func:`find_compiler` says whether there is one.
+(gcc or clang on PATH); :func:`find_compiler` says whether there is one.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import numpy as np
 from lineageflow.atomic import atomic_path
 from lineageflow.errors import InputError
 
-COMPILERS = ("gcc", "clang", "cc")
+COMPILERS = ("gcc", "clang")  # the toolchains tl2cgen drives
 AGREEMENT = 1e-6  # largest probability difference to scikit-learn accepted from the compiled forest
 _CHECK_ROWS = 4096
 
 
 def find_compiler() -> str | None:
-    """The first C compiler on PATH (a tl2cgen toolchain name), or None."""
+    """The first C compiler on PATH (its name is tl2cgen's toolchain), or None."""
     return next((c for c in COMPILERS if shutil.which(c)), None)
 
 
@@ -33,14 +33,10 @@ def backend(setting: str) -> tuple[str, str]:
     if find_compiler() is not None:
         return "compiled", ""
     if setting == "compiled":
-        raise InputError("config key 'pixels.forest' is 'compiled' but there is no C compiler (gcc, clang or cc) on "
+        raise InputError("config key 'pixels.forest' is 'compiled' but there is no C compiler (gcc or clang) on "
                          "PATH: install one, or set it to 'auto' or 'scikit-learn'")
-    return "scikit-learn", ("no C compiler (gcc, clang or cc) on PATH: the pixel forest runs in scikit-learn, about "
+    return "scikit-learn", ("no C compiler (gcc or clang) on PATH: the pixel forest runs in scikit-learn, about "
                             "2x slower than compiled (config key pixels.forest)")
-
-
-def _toolchain(compiler: str) -> str:
-    return "clang" if "clang" in compiler else "gcc"  # tl2cgen knows gcc/clang (cc on Linux is gcc's interface)
 
 
 def _probe_rows(forest, n_features: int, seed: int = 0) -> np.ndarray:
@@ -103,12 +99,12 @@ def compile_forest(forest, path, n_features: int, threads: int = 1) -> float:
 
     compiler = find_compiler()
     if compiler is None:
-        raise InputError("compiling the pixel forest needs a C compiler (gcc, clang or cc) on PATH; install one or "
+        raise InputError("compiling the pixel forest needs a C compiler (gcc or clang) on PATH; install one or "
                          "set config key 'pixels.forest' to 'scikit-learn'")
     path = Path(path)
     model = treelite.sklearn.import_model(forest)
     with atomic_path(path) as tmp:
-        tl2cgen.export_lib(model, toolchain=_toolchain(compiler), libpath=str(tmp),
+        tl2cgen.export_lib(model, toolchain=compiler, libpath=str(tmp),
                            params={"parallel_comp": max(1, int(threads))}, nthread=max(1, int(threads)))
         X = _probe_rows(forest, n_features)
         diff = float(np.abs(CompiledForest(tmp, len(forest.classes_), threads).predict_proba(X)
