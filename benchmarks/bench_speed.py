@@ -274,7 +274,8 @@ def baseline(sequence: Path, n_frames: int) -> None:
     print(f"\n{compiled_note}")
     (_, fb, rb) = rows.pop("baseline (skimage multiscale_basic_features + sklearn)")
     for name, (_, fo, ro) in rows.items():
-        print(f"ratio {name.split(' (')[0].replace(', ', ' ')}/baseline: total {(fo + ro) / (fb + rb):.2f} (features {fo / fb:.2f}, "
+        label = name.split(" (")[0].replace(", ", " ")
+        print(f"ratio {label}/baseline: total {(fo + ro) / (fb + rb):.2f} (features {fo / fb:.2f}, "
               f"forest {ro / rb:.2f})")
 
 

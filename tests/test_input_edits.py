@@ -99,7 +99,8 @@ def test_edited_frame_reruns_its_chunk_and_what_follows(edited):
     first, rerun = set(edited.first), set(edited.rerun)
     assert chunk_jobs([*CHUNK_OUTPUTS, "qc_frames", "classify_apply"], CHUNKS) <= first  # the 3 chunks all ran
     # exactly: every job of the first run but those that read neither the edited frame nor anything made from it
-    untouched = chunk_jobs([*CHUNK_OUTPUTS, "qc_frames"], others) | {("pixels_normalise", ""), ("pixels_train", "")}
+    untouched = (chunk_jobs([*CHUNK_OUTPUTS, "qc_frames"], others)
+                 | {("pixels_normalise", ""), ("pixels_train", ""), ("pixels_compile", "")})
     assert rerun == first - untouched
     assert chunk_jobs([*CHUNK_OUTPUTS, "qc_frames"], [CHUNK]) <= rerun
     assert {("classify_train", ""), ("track_stitch", ""), ("export_ctc", "")} <= rerun  # what follows
@@ -108,7 +109,7 @@ def test_edited_frame_reruns_its_chunk_and_what_follows(edited):
         for c in CHUNKS:
             path = pattern.format(c)
             assert (edited.after[path] != edited.before[path]) == (c == CHUNK), (rule, path)
-    for path in ("pixels/normalisation.json", "pixels/classifier.pkl"):
+    for path in ("pixels/normalisation.json", "pixels/classifier.pkl", "pixels/classifier_compiled.so"):
         assert edited.after[path] == edited.before[path], path
     assert edited.after["track/lineage.json"] != edited.before["track/lineage.json"]
 

@@ -226,12 +226,12 @@ def test_killed_window_job_reruns_only_what_is_missing(windowed, tmp_path):
 
 
 def test_long_movie_makes_chunk_jobs_not_frame_jobs(tmp_path):
-    """2000 frames: 80 chunk jobs per per-frame rule (25 frames each by default) and 45 window jobs
+    """2000 frames: 80 chunk jobs per per-frame rule (25 frames each by default), 45 window jobs and one compiled forest
     (benchmarks/bench_dag.py times this)."""
     proc = snakemake("-n", "--config", f"out={tmp_path / 'out'}", "demo={n_frames: 2000}")
     counts = job_counts(proc.text)
     for rule in ("pixels_predict", "objects_threshold", "objects_features", "classify_apply", "qc_frames"):
         assert counts[rule] == 80, (rule, counts)
     assert counts["track_window"] == 45 and counts["track_stitch"] == 1
-    assert counts["pixels_normalise"] == 1 and counts["qc_summary"] == 1
-    assert counts["total"] == 460
+    assert counts["pixels_normalise"] == 1 and counts["pixels_compile"] == 1 and counts["qc_summary"] == 1
+    assert counts["total"] == 461
